@@ -1,0 +1,426 @@
+"""Typed models of jobs, profiles and results (pydantic v2).
+
+Field names and defaults follow the spikelab.batch_jobs reference; fields it leaves
+undocumented are chosen so that a job config written for it validates here unchanged.
+Every model forbids unknown fields, so a typo in a YAML config is an error naming the
+field instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any, Dict, List, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .errors import ConfigError
+from .naming import (
+    is_rfc1123_label,
+    label_key_problem,
+    label_value_problem,
+    normalize_name_prefix,
+)
+from .quantity import cpu_quantity, memory_quantity
+
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+BackendName = Literal["kubernetes", "kubectl", "local"]
+StorageBackendName = Literal["boto3", "minio", "local"]
+
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SecretEnvRef(_Model):
+    """An environment variable whose value comes from a Kubernetes secret key.
+
+    Rendered as ``valueFrom.secretKeyRef`` so the value itself is never written into a
+    manifest, a log or a result.
+    """
+
+    secret_name: str
+    key: str
+    optional: bool = False
+
+    @field_validator("secret_name")
+    @classmethod
+    def _secret_name(cls, value: str) -> str:
+        from .naming import is_dns_subdomain
+
+        if not is_dns_subdomain(value):
+            raise ValueError(f"secret name {value!r} must be a lower-case DNS subdomain")
+        return value
+
+
+EnvValue = Union[str, SecretEnvRef]
+
+
+def _check_env(env: Dict[str, Any]) -> Dict[str, Any]:
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                f"environment variable name {name!r} must match [-._a-zA-Z][-._a-zA-Z0-9]*"
+            )
+    return env
+
+
+def _coerce_env_values(env: Any) -> Any:
+    # YAML turns `DEBUG: 1` or `FLAG: true` into int/bool; a user means the text.
+    if isinstance(env, dict):
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, (int, float)) else v)
+            for k, v in env.items()
+        }
+    return env
+
+
+class ContainerSpec(_Model):
+    """Container runtime details for a single-job pod."""
+
+    #: Image reference; when None the profile's default image for the job's
+    #: image profile (cpu | gpu) is used.
+    image: Optional[str] = None
+    image_pull_policy: PullPolicy = "IfNotPresent"
+    command: List[str] = Field(default_factory=list)
+    args: List[str] = Field(default_factory=list)
+    env: Dict[str, EnvValue] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError(f"image {value!r} must be a non-empty reference without spaces")
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_before(cls, value: Any) -> Any:
+        return _coerce_env_values(value)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: Dict[str, EnvValue]) -> Dict[str, EnvValue]:
+        return _check_env(value)
+
+
+class ResourceSpec(_Model):
+    """Resource requests/limits for a job container."""
+
+    requests_cpu: str = "1"
+    requests_memory: str = "2Gi"
+    limits_cpu: str = "1"
+    limits_memory: str = "2Gi"
+    #: GPUs (nvidia.com/gpu). Kubernetes requires requests == limits for GPUs.
+    requests_gpu: int = Field(default=0, ge=0)
+    limits_gpu: int = Field(default=0, ge=0)
+    node_selector: Dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("requests_cpu", "limits_cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: Any) -> str:
+        return cpu_quantity(str(value))
+
+    @field_validator("requests_memory", "limits_memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> str:
+        return memory_quantity(str(value))
+
+    @model_validator(mode="after")
+    def _gpus_match(self) -> "ResourceSpec":
+        if self.requests_gpu != self.limits_gpu:
+            raise ValueError(
+                f"requests_gpu ({self.requests_gpu}) and limits_gpu ({self.limits_gpu}) "
+                "must be equal: Kubernetes does not overcommit GPUs"
+            )
+        return self
+
+    @property
+    def gpus(self) -> int:
+        return self.limits_gpu
+
+
+class VolumeMountSpec(_Model):
+    """Pod volume + mount target information (a secret or a PVC)."""
+
+    name: str
+    mount_path: str
+    sub_path: Optional[str] = None
+    secret_name: Optional[str] = None
+    pvc_name: Optional[str] = None
+    read_only: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not is_rfc1123_label(value):
+            raise ValueError(f"volume name {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
+        return value
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"mount_path {value!r} must be an absolute path")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "VolumeMountSpec":
+        if (self.secret_name is None) == (self.pvc_name is None):
+            raise ValueError(
+                f"volume {self.name!r} needs exactly one of secret_name or pvc_name"
+            )
+        return self
+
+
+class NamespaceHookSpec(_Model):
+    """Per-namespace overrides applied when a job targets a specific namespace."""
+
+    image_pull_policy: Optional[PullPolicy] = None
+    default_command: List[str] = Field(default_factory=list)
+    required_volumes: List[VolumeMountSpec] = Field(default_factory=list)
+    env_defaults: Dict[str, EnvValue] = Field(default_factory=dict)
+
+    @field_validator("env_defaults", mode="before")
+    @classmethod
+    def _env_before(cls, value: Any) -> Any:
+        return _coerce_env_values(value)
+
+    @field_validator("env_defaults")
+    @classmethod
+    def _env(cls, value: Dict[str, EnvValue]) -> Dict[str, EnvValue]:
+        return _check_env(value)
+
+
+STORAGE_CATEGORIES = ("inputs", "outputs", "logs", "blobs")
+_PLACEHOLDERS = {"prefix", "run_id", "filename"}
+
+
+class StoragePathTemplates(_Model):
+    """Python format-string templates for artifact paths.
+
+    Available placeholders: ``{prefix}``, ``{run_id}``, ``{filename}``. ``blobs`` holds
+    content-addressed inputs; its ``{filename}`` is the file's sha256 hex digest.
+    """
+
+    inputs: str = "{prefix}inputs/{run_id}/{filename}"
+    outputs: str = "{prefix}outputs/{run_id}/"
+    logs: str = "{prefix}logs/{run_id}/"
+    blobs: str = "{prefix}blobs/sha256/{filename}"
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> "StoragePathTemplates":
+        required = {
+            "inputs": {"run_id", "filename"},
+            "outputs": {"run_id"},
+            "logs": {"run_id"},
+            "blobs": {"filename"},
+        }
+        for category, needed in required.items():
+            template = getattr(self, category)
+            used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            unknown = used - _PLACEHOLDERS
+            if unknown:
+                raise ValueError(
+                    f"storage template {category!r} uses unknown placeholder(s) "
+                    f"{sorted(unknown)}; only {{prefix}}, {{run_id}}, {{filename}} exist"
+                )
+            missing = needed - used
+            if missing:
+                raise ValueError(
+                    f"storage template {category!r} must contain "
+                    + ", ".join("{" + m + "}" for m in sorted(missing))
+                )
+        for category in ("outputs", "logs"):
+            if not getattr(self, category).endswith("/"):
+                raise ValueError(f"storage template {category!r} must end with '/'")
+        return self
+
+    def render(self, category: str, *, prefix: Optional[str], run_id: str = "", filename: str = "") -> str:
+        """Expand one category's template. ``prefix`` is the storage root URI."""
+        if category not in STORAGE_CATEGORIES:
+            raise ConfigError(
+                f"unknown storage category {category!r}; use one of {', '.join(STORAGE_CATEGORIES)}"
+            )
+        if not prefix:
+            raise ConfigError(
+                "storage prefix is not set; set default_s3_prefix in the profile "
+                "(e.g. 's3://my-bucket/spikebatch/') or pass prefix="
+            )
+        if not prefix.endswith("/"):
+            prefix += "/"
+        return getattr(self, category).format(prefix=prefix, run_id=run_id, filename=filename)
+
+
+class PolicyConfig(_Model):
+    """Configurable thresholds for the cluster policy engine."""
+
+    block_sleep_infinity: bool = True
+    warn_request_limit_mismatch: bool = True
+    #: GPUs above this are over the cluster's interactive allowance.
+    max_interactive_gpus: int = Field(default=2, ge=0)
+    #: When true, GPUs over the interactive limit BLOCK; otherwise they WARN.
+    block_gpus_over_interactive_limit: bool = False
+    #: An activeDeadlineSeconds above this BLOCKs; a job with none WARNs. None: no limit.
+    max_runtime_seconds: Optional[int] = Field(default=None, gt=0)
+    #: A ``sleep`` longer than this (seconds) counts as an idle placeholder.
+    sleep_threshold_seconds: int = Field(default=3600, ge=0)
+    #: A limit more than this many times its request WARNs (cpu and memory).
+    max_limit_request_ratio: float = Field(default=4.0, ge=1.0)
+
+
+class JobSpec(_Model):
+    """High-level description of a Kubernetes batch job."""
+
+    name_prefix: str = "analysis-job"
+    namespace: str = "default"
+    labels: Dict[str, str] = Field(default_factory=dict)
+    container: ContainerSpec = Field(default_factory=ContainerSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    volumes: List[VolumeMountSpec] = Field(default_factory=list)
+    #: Which of the profile's default_images to use when container.image is None.
+    image_profile: Optional[str] = None
+    ttl_seconds_after_finished: Optional[int] = Field(default=86400, ge=0)
+    #: Retries before the Job is Failed. Analysis scripts are deterministic, so a
+    #: retry mostly burns node hours: none by default.
+    backoff_limit: int = Field(default=0, ge=0)
+    active_deadline_seconds: Optional[int] = Field(default=None, gt=0)
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, value: str) -> str:
+        try:
+            return normalize_name_prefix(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not is_rfc1123_label(value):
+            raise ValueError(f"namespace {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
+        return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_before(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: Dict[str, str]) -> Dict[str, str]:
+        return check_labels(value)
+
+    @model_validator(mode="after")
+    def _unique_volumes(self) -> "JobSpec":
+        names = [v.name for v in self.volumes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"volume names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+def check_labels(labels: Dict[str, str]) -> Dict[str, str]:
+    for key, val in labels.items():
+        problem = label_key_problem(key) or label_value_problem(val)
+        if problem:
+            raise ValueError(problem)
+    return labels
+
+
+class ClusterProfile(_Model):
+    """Cluster defaults that can be merged with a JobSpec.
+
+    All organisation-specific configuration (images, secrets, S3 buckets, namespace
+    hooks) belongs in profile YAML files, not in Python source.
+    """
+
+    name: str
+    description: str = ""
+    namespace: str = "default"
+    default_s3_prefix: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    region_name: Optional[str] = None
+    #: Which JobBackend adapter runs jobs.
+    backend: BackendName = "kubernetes"
+    #: Which ArtifactStore adapter stages inputs and outputs.
+    storage_backend: StorageBackendName = "boto3"
+    #: Root folder of the local backend's job state (None: the user's state folder).
+    local_state_dir: Optional[str] = None
+    labels: Dict[str, str] = Field(default_factory=dict)
+    affinity: Optional[Dict[str, Any]] = None
+    tolerations: List[Dict[str, Any]] = Field(default_factory=list)
+    #: Image per image profile, e.g. {"cpu": "...", "gpu": "..."}.
+    default_images: Dict[str, str] = Field(default_factory=dict)
+    default_image_profile: str = "cpu"
+    default_volumes: List[VolumeMountSpec] = Field(default_factory=list)
+    namespace_hooks: Dict[str, NamespaceHookSpec] = Field(default_factory=dict)
+    storage: StoragePathTemplates = Field(default_factory=StoragePathTemplates)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    #: Default resources; fields a JobSpec sets explicitly take precedence.
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    image_pull_secrets: List[str] = Field(default_factory=list)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not is_rfc1123_label(value):
+            raise ValueError(f"namespace {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: Dict[str, str]) -> Dict[str, str]:
+        return check_labels(value)
+
+    @field_validator("default_s3_prefix")
+    @classmethod
+    def _prefix(cls, value: Optional[str]) -> Optional[str]:
+        if value is None:
+            return None
+        if not re.match(r"^(s3://[^/\s]+/|file:///)", value if value.endswith("/") else value + "/"):
+            raise ValueError(
+                f"default_s3_prefix {value!r} must be 's3://bucket/path/' or 'file:///abs/path/'"
+            )
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _default_image_profile_known(self) -> "ClusterProfile":
+        if self.default_images and self.default_image_profile not in self.default_images:
+            raise ValueError(
+                f"default_image_profile {self.default_image_profile!r} is not a key of "
+                f"default_images ({', '.join(sorted(self.default_images))})"
+            )
+        return self
+
+
+class SubmitResult(_Model):
+    """Result returned by job submission methods."""
+
+    job_name: str
+    manifest_yaml: str
+    run_id: str
+    uploaded_input_uri: str
+    output_prefix: str
+    logs_prefix: str
+    job_type: Literal["workspace", "sorting", "prepared"]
+    #: Namespace and profile the job was submitted with (lets wait/logs find it later).
+    namespace: str = "default"
+    profile_name: Optional[str] = None
+
+
+class RunConfig(_Model):
+    """User-facing run config consumed by CLI/session."""
+
+    profile_name: str = "defaults"
+    input_path: str
+    output_prefix: Optional[str] = None
+    workspace_id: Optional[str] = None
+    namespace: Optional[str] = None
+    allow_policy_risk: bool = False
+    wait_for_completion: bool = False
+    follow_logs: bool = False

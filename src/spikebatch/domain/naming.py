@@ -1,0 +1,89 @@
+"""Names and labels: RFC 1123 job names, run ids, the labels spikebatch puts on Jobs."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+
+from .errors import ConfigError
+
+#: Label carrying the run id on the Job and its pods (selects a run's Jobs).
+RUN_ID_LABEL = "spikebatch.io/run-id"
+#: Label carrying the job type (workspace | sorting | prepared).
+JOB_TYPE_LABEL = "spikebatch.io/job-type"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "spikebatch"
+
+#: A Job's name becomes the value of the pods' ``job-name`` label, so it must fit a
+#: label value (63 chars), not merely a DNS subdomain.
+MAX_JOB_NAME = 63
+_TOKEN_LEN = 6
+#: Room left for "-" + token.
+MAX_PREFIX_LEN = MAX_JOB_NAME - 1 - _TOKEN_LEN
+
+_RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def normalize_name_prefix(raw: str) -> str:
+    """Lower-case ``raw``, turn every run of characters outside [a-z0-9] into one "-",
+    trim dashes, and cut it so prefix + "-" + token fits in 63 characters."""
+    text = re.sub(r"[^a-z0-9]+", "-", str(raw).lower()).strip("-")
+    text = text[:MAX_PREFIX_LEN].rstrip("-")
+    if not text:
+        raise ConfigError(
+            f"name_prefix {raw!r} has no letters or digits; use a name such as 'analysis-job'"
+        )
+    return text
+
+
+def is_rfc1123_label(value: str) -> bool:
+    return len(value) <= 63 and bool(_RFC1123_LABEL.match(value))
+
+
+def is_dns_subdomain(value: str) -> bool:
+    return len(value) <= 253 and bool(_DNS_SUBDOMAIN.match(value))
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why ``key`` is not a valid Kubernetes label key, or None."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and not is_dns_subdomain(prefix):
+        return f"label key prefix {prefix!r} must be a lower-case DNS subdomain"
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return (
+            f"label key {key!r} must be 1-63 characters of [A-Za-z0-9-_.], "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid Kubernetes label value, or None."""
+    if value == "":
+        return None
+    if len(value) > 63 or not _LABEL_NAME.match(value):
+        return (
+            f"label value {value!r} must be at most 63 characters of [A-Za-z0-9-_.], "
+            "starting and ending with a letter or digit"
+        )
+    return None
+
+
+def short_token(length: int = _TOKEN_LEN) -> str:
+    """Random lower-case [a-z0-9] token (what makes job names unique)."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def make_job_name(name_prefix: str, token: str | None = None) -> str:
+    """``<normalised prefix>-<token>``: RFC 1123, at most 63 characters."""
+    return f"{normalize_name_prefix(name_prefix)}-{token or short_token()}"
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A unique, sortable, label-safe run id: ``YYYYmmdd-HHMMSS-<8 random>``."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{short_token(8)}"

@@ -1,0 +1,80 @@
+"""The ArtifactStore port: where bundles, blobs, outputs and logs live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+#: Called as ``progress(bytes_done, bytes_total)`` while a transfer runs. ``bytes_total``
+#: is the full size of the transfer, so a progress bar can show rate and ETA.
+ProgressCallback = Callable[[int, int], None]
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Object storage addressed by URIs (``s3://bucket/key`` or ``file:///abs/path``).
+
+    Path layout follows the profile's StoragePathTemplates under ``prefix``.
+    Every method raises subclasses of ``spikebatch.domain.errors.StorageError``.
+    """
+
+    #: The URI scheme this store reads and writes: "s3" or "file".
+    scheme: str
+    #: Root URI under which the path templates expand (ends with "/").
+    prefix: Optional[str]
+
+    def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
+        """URI for ``filename`` of ``run_id`` in ``category`` (inputs | outputs | logs)."""
+
+    def output_prefix_for_run(self, run_id: str) -> str:
+        """URI prefix (ending "/") under which a run's outputs are written."""
+
+    def logs_prefix_for_run(self, run_id: str) -> str:
+        """URI prefix (ending "/") under which a run's logs are written."""
+
+    def upload_file(
+        self, *, local_path: str | Path, s3_uri: str, progress: Optional[ProgressCallback] = None
+    ) -> str:
+        """Upload one file (streamed, multipart when large, sha256 recorded as object
+        metadata) and return its URI."""
+
+    def upload_bundle(self, *, local_zip: str | Path, run_id: str) -> str:
+        """Upload a bundle file under the inputs template for ``run_id``; return its URI."""
+
+    def put_blob(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
+        """Store a file under a content-addressed key (from its sha256); skip the upload
+        when an object with that digest and size already exists. Return its URI."""
+
+    def blob_digest(self, local_path: str | Path) -> str:
+        """The file's sha256 hex digest, cached by (path, size, mtime, inode)."""
+
+    def download_file(
+        self,
+        *,
+        s3_uri: str,
+        local_path: str | Path,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Path:
+        """Download one object atomically, verified against its recorded sha256."""
+
+    def download_output(
+        self,
+        *,
+        output_prefix: str,
+        local_dir: str | Path,
+        progress: Optional[ProgressCallback] = None,
+    ) -> list[Path]:
+        """Download every object under ``output_prefix`` into ``local_dir`` (keys mapped
+        to relative paths, each passing the path-traversal guard); return the paths."""
+
+    def list_output_files(self, output_prefix: str) -> list[str]:
+        """URIs of every object under ``output_prefix``, sorted."""
+
+    def exists(self, uri: str) -> bool:
+        """Whether an object exists at ``uri``."""
+
+    def read_bytes(self, uri: str) -> bytes:
+        """A small object's whole content (manifests, logs)."""
+
+    def write_bytes(self, uri: str, data: bytes) -> str:
+        """Write a small object's whole content; return its URI."""
