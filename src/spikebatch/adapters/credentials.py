@@ -1,0 +1,98 @@
+"""Credential resolution: explicit arguments > environment > the standard files.
+
+AWS keys come from the arguments, then AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+AWS_SESSION_TOKEN, then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
+~/.aws/credentials, section AWS_PROFILE or "default"). The kubeconfig path comes from
+the argument, then KUBECONFIG (first entry), then ~/.kube/config when it exists.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+from ..domain.redaction import MASK
+
+
+@dataclass(frozen=True)
+class ResolvedCredentials:
+    """Where the kubeconfig is and which AWS keys to use. Its repr never shows a key."""
+
+    kubeconfig: Optional[str]
+    aws_access_key_id: Optional[str] = field(default=None, repr=False)
+    aws_secret_access_key: Optional[str] = field(default=None, repr=False)
+    aws_session_token: Optional[str] = field(default=None, repr=False)
+    #: Where the AWS keys came from: "explicit", "environment", "file:<path>" or None.
+    aws_source: Optional[str] = None
+
+    def __repr__(self) -> str:
+        shown = lambda v: MASK if v else None  # noqa: E731 - tiny formatter
+        return (
+            f"ResolvedCredentials(kubeconfig={self.kubeconfig!r}, "
+            f"aws_access_key_id={shown(self.aws_access_key_id)!r}, "
+            f"aws_secret_access_key={shown(self.aws_secret_access_key)!r}, "
+            f"aws_session_token={shown(self.aws_session_token)!r}, aws_source={self.aws_source!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def secret_values(self) -> list[str]:
+        """Values to mask wherever they might appear (logs, manifests, errors)."""
+        return [v for v in (self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token) if v]
+
+
+def _aws_from_file(env: Mapping[str, str]) -> tuple[Optional[str], Optional[str], Optional[str], Optional[str]]:
+    path = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials").expanduser()
+    if not path.is_file():
+        return None, None, None, None
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    section = env.get("AWS_PROFILE") or "default"
+    if not parser.has_section(section):
+        return None, None, None, None
+    get = lambda k: parser.get(section, k, fallback=None)  # noqa: E731
+    return get("aws_access_key_id"), get("aws_secret_access_key"), get("aws_session_token"), f"file:{path}"
+
+
+def resolve_credentials(
+    *,
+    kubeconfig: Optional[str] = None,
+    aws_access_key_id: Optional[str] = None,
+    aws_secret_access_key: Optional[str] = None,
+    aws_session_token: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> ResolvedCredentials:
+    """Resolve credentials: explicit > environment > standard files."""
+    env = os.environ if env is None else env
+
+    if aws_access_key_id or aws_secret_access_key:
+        key, secret, token, source = aws_access_key_id, aws_secret_access_key, aws_session_token, "explicit"
+    elif env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        key, secret, token, source = (
+            env["AWS_ACCESS_KEY_ID"],
+            env["AWS_SECRET_ACCESS_KEY"],
+            env.get("AWS_SESSION_TOKEN") or aws_session_token,
+            "environment",
+        )
+    else:
+        key, secret, token, source = _aws_from_file(env)
+
+    if kubeconfig:
+        kube = str(Path(kubeconfig).expanduser())
+    elif env.get("KUBECONFIG"):
+        kube = str(Path(env["KUBECONFIG"].split(os.pathsep)[0]).expanduser())
+    else:
+        default = Path.home() / ".kube" / "config"
+        kube = str(default) if default.is_file() else None
+
+    return ResolvedCredentials(
+        kubeconfig=kube,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        aws_source=source,
+    )
