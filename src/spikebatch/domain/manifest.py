@@ -1,0 +1,232 @@
+"""Render a batch/v1 Job manifest from a JobSpec and a ClusterProfile.
+
+The manifest is built as a plain dict and serialised by PyYAML, never by text
+templating, so any string a user writes (env values, args, labels, image) comes back
+byte-identical when the YAML is parsed.
+
+Merge order, later wins:
+  profile defaults  <  namespace hook of the target namespace  <  the JobSpec itself
+(the hook only fills what the JobSpec leaves unset: env defaults, a default command,
+the pull policy; its required volumes are always mounted).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from .errors import ConfigError
+from .models import ClusterProfile, EnvValue, JobSpec, NamespaceHookSpec, SecretEnvRef, VolumeMountSpec
+from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_rfc1123_label
+from .policy import effective_resources
+
+GPU_RESOURCE = "nvidia.com/gpu"
+CONTAINER_NAME = "main"
+
+
+def target_namespace(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    """The JobSpec's namespace when it sets one, else the profile's."""
+    return job_spec.namespace if "namespace" in job_spec.model_fields_set else profile.namespace
+
+
+def namespace_hook(job_spec: JobSpec, profile: ClusterProfile) -> Optional[NamespaceHookSpec]:
+    return profile.namespace_hooks.get(target_namespace(job_spec, profile))
+
+
+def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    """container.image, else the profile's default image for the job's image profile."""
+    if job_spec.container.image:
+        return job_spec.container.image
+    image_profile = job_spec.image_profile or profile.default_image_profile
+    if profile.default_images and image_profile not in profile.default_images:
+        raise ConfigError(
+            f"image_profile {image_profile!r} is not defined by profile {profile.name!r}; "
+            f"use one of: {', '.join(sorted(profile.default_images))}"
+        )
+    image = profile.default_images.get(image_profile)
+    if not image:
+        raise ConfigError(
+            f"no container image: set container.image in the job config, pass --image, "
+            f"or define default_images.{image_profile} in profile {profile.name!r}"
+        )
+    return image
+
+
+def effective_command(job_spec: JobSpec, profile: ClusterProfile) -> List[str]:
+    """The container command: the JobSpec's, else the namespace hook's default."""
+    if job_spec.container.command:
+        return list(job_spec.container.command)
+    hook = namespace_hook(job_spec, profile)
+    return list(hook.default_command) if hook else []
+
+
+def effective_pull_policy(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    hook = namespace_hook(job_spec, profile)
+    if "image_pull_policy" not in job_spec.container.model_fields_set and hook and hook.image_pull_policy:
+        return hook.image_pull_policy
+    return job_spec.container.image_pull_policy
+
+
+def effective_env(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, EnvValue]:
+    hook = namespace_hook(job_spec, profile)
+    env: Dict[str, EnvValue] = dict(hook.env_defaults) if hook else {}
+    env.update(job_spec.container.env)
+    return env
+
+
+def effective_volumes(job_spec: JobSpec, profile: ClusterProfile) -> List[VolumeMountSpec]:
+    """Profile defaults, then the hook's required volumes, then the JobSpec's; a later
+    volume of the same name replaces an earlier one (the job knows best)."""
+    hook = namespace_hook(job_spec, profile)
+    merged: Dict[str, VolumeMountSpec] = {}
+    for volume in [*profile.default_volumes, *(hook.required_volumes if hook else []), *job_spec.volumes]:
+        merged[volume.name] = volume
+    mount_paths: Dict[str, str] = {}
+    for volume in merged.values():
+        other = mount_paths.setdefault(volume.mount_path, volume.name)
+        if other != volume.name:
+            raise ConfigError(
+                f"volumes {other!r} and {volume.name!r} both mount at {volume.mount_path!r}; "
+                "give one of them another mount_path"
+            )
+    return list(merged.values())
+
+
+def _env_entry(name: str, value: EnvValue) -> Dict[str, Any]:
+    if isinstance(value, SecretEnvRef):
+        ref: Dict[str, Any] = {"name": value.secret_name, "key": value.key}
+        if value.optional:
+            ref["optional"] = True
+        return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+    return {"name": name, "value": value}
+
+
+def _resources_block(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, Dict[str, Any]]:
+    res = effective_resources(job_spec, profile)
+    requests: Dict[str, Any] = {"cpu": res.requests_cpu, "memory": res.requests_memory}
+    limits: Dict[str, Any] = {"cpu": res.limits_cpu, "memory": res.limits_memory}
+    if res.limits_gpu:
+        requests[GPU_RESOURCE] = str(res.requests_gpu)
+        limits[GPU_RESOURCE] = str(res.limits_gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def job_labels(job_spec: JobSpec, profile: ClusterProfile, run_id: str, job_type: Optional[str]) -> Dict[str, str]:
+    labels = {**profile.labels, **job_spec.labels}
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    labels[RUN_ID_LABEL] = run_id
+    if job_type:
+        labels[JOB_TYPE_LABEL] = job_type
+    return labels
+
+
+def render_job_manifest(
+    job_name: str,
+    job_spec: JobSpec,
+    profile: ClusterProfile,
+    run_id: str,
+    *,
+    job_type: Optional[str] = None,
+) -> Dict[str, Any]:
+    """A batch/v1 Job as a dict, ready for the API server or ``manifest_to_yaml``."""
+    if not is_rfc1123_label(job_name):
+        raise ConfigError(f"job name {job_name!r} must be an RFC 1123 label of at most 63 characters")
+    if not is_rfc1123_label(run_id.lower()) or run_id != run_id.lower():
+        raise ConfigError(f"run id {run_id!r} must be lower-case letters, digits and '-'")
+
+    res = effective_resources(job_spec, profile)
+    labels = job_labels(job_spec, profile, run_id, job_type)
+    volumes = effective_volumes(job_spec, profile)
+
+    container: Dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": resolve_image(job_spec, profile),
+        "imagePullPolicy": effective_pull_policy(job_spec, profile),
+    }
+    command = effective_command(job_spec, profile)
+    if command:
+        container["command"] = command
+    if job_spec.container.args:
+        container["args"] = list(job_spec.container.args)
+    env = effective_env(job_spec, profile)
+    if env:
+        container["env"] = [_env_entry(name, value) for name, value in env.items()]
+    container["resources"] = _resources_block(job_spec, profile)
+    if volumes:
+        mounts = []
+        for volume in volumes:
+            mount: Dict[str, Any] = {"name": volume.name, "mountPath": volume.mount_path, "readOnly": volume.read_only}
+            if volume.sub_path:
+                mount["subPath"] = volume.sub_path
+            mounts.append(mount)
+        container["volumeMounts"] = mounts
+
+    pod_spec: Dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    node_selector = dict(res.node_selector)
+    if node_selector:
+        pod_spec["nodeSelector"] = node_selector
+    if profile.affinity:
+        pod_spec["affinity"] = profile.affinity
+    if profile.tolerations:
+        pod_spec["tolerations"] = list(profile.tolerations)
+    if profile.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in profile.image_pull_secrets]
+    if volumes:
+        pod_spec["volumes"] = [
+            {"name": v.name, "secret": {"secretName": v.secret_name}}
+            if v.secret_name
+            else {"name": v.name, "persistentVolumeClaim": {"claimName": v.pvc_name, "readOnly": v.read_only}}
+            for v in volumes
+        ]
+
+    job_spec_block: Dict[str, Any] = {"backoffLimit": job_spec.backoff_limit}
+    if job_spec.ttl_seconds_after_finished is not None:
+        job_spec_block["ttlSecondsAfterFinished"] = job_spec.ttl_seconds_after_finished
+    if job_spec.active_deadline_seconds is not None:
+        job_spec_block["activeDeadlineSeconds"] = job_spec.active_deadline_seconds
+    job_spec_block["template"] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name, "namespace": target_namespace(job_spec, profile), "labels": labels},
+        "spec": job_spec_block,
+    }
+
+
+_OTHER_BREAKS = frozenset("\r\x85\u2028\u2029")
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings (inline scripts) as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # "|" is only a preference: PyYAML's emitter falls back to a quoted style by itself
+    # when a literal block could not carry the string exactly (trailing spaces, control
+    # characters). Unicode line breaks other than "\n" are the exception: PyYAML would
+    # emit them raw in a block, plain or single-quoted scalar and the parser would read
+    # them back as "\n", so such strings are forced into double quotes, which escape them.
+    if _OTHER_BREAKS.intersection(value):
+        style = '"'
+    elif "\n" in value:
+        style = "|"
+    else:
+        style = None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
+def manifest_to_yaml(manifest: Dict[str, Any]) -> str:
+    """Serialise with PyYAML (safe representers, key order kept, unicode as is)."""
+    return yaml.dump(
+        manifest,
+        Dumper=_ManifestDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**31 - 1,
+    )
