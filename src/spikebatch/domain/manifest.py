@@ -4,10 +4,8 @@ The manifest is built as a plain dict and serialised by PyYAML, never by text
 templating, so any string a user writes (env values, args, labels, image) comes back
 byte-identical when the YAML is parsed.
 
-Merge order, later wins:
-  profile defaults  <  namespace hook of the target namespace  <  the JobSpec itself
-(the hook only fills what the JobSpec leaves unset: env defaults, a default command,
-the pull policy; its required volumes are always mounted).
+The merged values (image, command, env, volumes, resources) come from ``effective``,
+which the policy engine shares, so policy judges exactly the job that is rendered.
 """
 
 from __future__ import annotations
@@ -17,80 +15,20 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 from .errors import ConfigError
-from .models import ClusterProfile, EnvValue, JobSpec, NamespaceHookSpec, SecretEnvRef, VolumeMountSpec
+from .effective import (
+    effective_command,
+    effective_env,
+    effective_pull_policy,
+    effective_resources,
+    effective_volumes,
+    resolve_image,
+    target_namespace,
+)
+from .models import ClusterProfile, EnvValue, JobSpec, SecretEnvRef
 from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_rfc1123_label
-from .policy import effective_resources
 
 GPU_RESOURCE = "nvidia.com/gpu"
 CONTAINER_NAME = "main"
-
-
-def target_namespace(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    """The JobSpec's namespace when it sets one, else the profile's."""
-    return job_spec.namespace if "namespace" in job_spec.model_fields_set else profile.namespace
-
-
-def namespace_hook(job_spec: JobSpec, profile: ClusterProfile) -> Optional[NamespaceHookSpec]:
-    return profile.namespace_hooks.get(target_namespace(job_spec, profile))
-
-
-def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    """container.image, else the profile's default image for the job's image profile."""
-    if job_spec.container.image:
-        return job_spec.container.image
-    image_profile = job_spec.image_profile or profile.default_image_profile
-    if profile.default_images and image_profile not in profile.default_images:
-        raise ConfigError(
-            f"image_profile {image_profile!r} is not defined by profile {profile.name!r}; "
-            f"use one of: {', '.join(sorted(profile.default_images))}"
-        )
-    image = profile.default_images.get(image_profile)
-    if not image:
-        raise ConfigError(
-            f"no container image: set container.image in the job config, pass --image, "
-            f"or define default_images.{image_profile} in profile {profile.name!r}"
-        )
-    return image
-
-
-def effective_command(job_spec: JobSpec, profile: ClusterProfile) -> List[str]:
-    """The container command: the JobSpec's, else the namespace hook's default."""
-    if job_spec.container.command:
-        return list(job_spec.container.command)
-    hook = namespace_hook(job_spec, profile)
-    return list(hook.default_command) if hook else []
-
-
-def effective_pull_policy(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    hook = namespace_hook(job_spec, profile)
-    if "image_pull_policy" not in job_spec.container.model_fields_set and hook and hook.image_pull_policy:
-        return hook.image_pull_policy
-    return job_spec.container.image_pull_policy
-
-
-def effective_env(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, EnvValue]:
-    hook = namespace_hook(job_spec, profile)
-    env: Dict[str, EnvValue] = dict(hook.env_defaults) if hook else {}
-    env.update(job_spec.container.env)
-    return env
-
-
-def effective_volumes(job_spec: JobSpec, profile: ClusterProfile) -> List[VolumeMountSpec]:
-    """Profile defaults, then the hook's required volumes, then the JobSpec's; a later
-    volume of the same name replaces an earlier one (the job knows best)."""
-    hook = namespace_hook(job_spec, profile)
-    merged: Dict[str, VolumeMountSpec] = {}
-    for volume in [*profile.default_volumes, *(hook.required_volumes if hook else []), *job_spec.volumes]:
-        merged[volume.name] = volume
-    mount_paths: Dict[str, str] = {}
-    for volume in merged.values():
-        other = mount_paths.setdefault(volume.mount_path, volume.name)
-        if other != volume.name:
-            raise ConfigError(
-                f"volumes {other!r} and {volume.name!r} both mount at {volume.mount_path!r}; "
-                "give one of them another mount_path"
-            )
-    return list(merged.values())
 
 
 def _env_entry(name: str, value: EnvValue) -> Dict[str, Any]:

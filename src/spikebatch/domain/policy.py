@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .effective import effective_argv, effective_image, effective_resources
 from .models import ClusterProfile, JobSpec, ResourceSpec
 from .quantity import parse_quantity
 
@@ -97,47 +98,6 @@ def summarize_preflight(findings: Sequence[PolicyFinding]) -> PreflightSummary:
         lines=[f"{f.level} {f.code}: {f.message}" for f in ordered],
         findings=list(ordered),
     )
-
-
-# --- effective values (shared with the manifest renderer) -----------------------------
-
-_GPU_FIELDS = {"requests_gpu", "limits_gpu"}
-
-
-def effective_resources(job_spec: JobSpec, profile: ClusterProfile) -> ResourceSpec:
-    """profile.resources overlaid with the fields the JobSpec's resources set explicitly."""
-    explicit = set(job_spec.resources.model_fields_set)
-    if explicit & _GPU_FIELDS:
-        # The JobSpec validated its GPU pair as equal; taking half of it from the
-        # profile could produce a request/limit pair Kubernetes rejects.
-        explicit |= _GPU_FIELDS
-    merged = profile.resources.model_dump()
-    merged.update({name: getattr(job_spec.resources, name) for name in explicit})
-    return ResourceSpec.model_validate(merged)
-
-
-def _namespace(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    # Same rule as the manifest renderer: the job runs in the profile's namespace
-    # unless the JobSpec names one, and that namespace's hook is what applies.
-    return job_spec.namespace if "namespace" in job_spec.model_fields_set else profile.namespace
-
-
-def _effective_argv(job_spec: JobSpec, profile: ClusterProfile) -> List[str]:
-    container = job_spec.container
-    if container.command:
-        return list(container.command) + list(container.args)
-    hook = profile.namespace_hooks.get(_namespace(job_spec, profile))
-    if hook and hook.default_command:
-        return list(hook.default_command) + list(container.args)
-    # With no command, args go to the image's entrypoint; most analysis images have
-    # none, so the args are what runs and are inspected as a command.
-    return list(container.args)
-
-
-def _effective_image(job_spec: JobSpec, profile: ClusterProfile) -> Optional[str]:
-    if job_spec.container.image:
-        return job_spec.container.image
-    return profile.default_images.get(job_spec.image_profile or profile.default_image_profile)
 
 
 # --- idle placeholder detection -------------------------------------------------------
@@ -305,7 +265,7 @@ def _idle_findings(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFin
     policy = profile.policy
     level = BLOCK if policy.block_sleep_infinity else WARN
     findings: List[PolicyFinding] = []
-    for code, detail in _idle_hits(_effective_argv(job_spec, profile), policy.sleep_threshold_seconds):
+    for code, detail in _idle_hits(effective_argv(job_spec, profile), policy.sleep_threshold_seconds):
         if code == SLEEP_DURATION_UNKNOWN:
             findings.append(PolicyFinding(code, WARN, f"command {detail}; the policy cannot "
                                           "check it for an idle placeholder; use a literal duration"))
@@ -379,7 +339,7 @@ def _image_tag(image: str) -> Optional[str]:
 
 
 def _image_findings(job_spec: JobSpec, profile: ClusterProfile, gpus: int) -> List[PolicyFinding]:
-    image = _effective_image(job_spec, profile)
+    image = effective_image(job_spec, profile)
     if not image:
         key = job_spec.image_profile or profile.default_image_profile
         return [PolicyFinding(IMAGE_MISSING, BLOCK, (

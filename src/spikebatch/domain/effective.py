@@ -1,0 +1,111 @@
+"""The effective job: a JobSpec merged with its profile and its namespace's hook.
+
+Policy and manifest rendering both judge the job that will really run, so both take
+their merged values from here. Merge order, later wins:
+  profile defaults  <  namespace hook of the target namespace  <  the JobSpec itself
+(the hook only fills what the JobSpec leaves unset: env defaults, a default command,
+the pull policy; its required volumes are always mounted).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from .errors import ConfigError
+from .models import ClusterProfile, EnvValue, JobSpec, NamespaceHookSpec, ResourceSpec, VolumeMountSpec
+
+
+def target_namespace(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    """The JobSpec's namespace when it sets one, else the profile's."""
+    return job_spec.namespace if "namespace" in job_spec.model_fields_set else profile.namespace
+
+
+def namespace_hook(job_spec: JobSpec, profile: ClusterProfile) -> Optional[NamespaceHookSpec]:
+    return profile.namespace_hooks.get(target_namespace(job_spec, profile))
+
+
+def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    """The image that will run; a clear error when none can be had."""
+    image_profile = job_spec.image_profile or profile.default_image_profile
+    if not job_spec.container.image and profile.default_images and image_profile not in profile.default_images:
+        raise ConfigError(
+            f"image_profile {image_profile!r} is not defined by profile {profile.name!r}; "
+            f"use one of: {', '.join(sorted(profile.default_images))}"
+        )
+    image = effective_image(job_spec, profile)
+    if not image:
+        raise ConfigError(
+            f"no container image: set container.image in the job config, pass --image, "
+            f"or define default_images.{image_profile} in profile {profile.name!r}"
+        )
+    return image
+
+
+def effective_command(job_spec: JobSpec, profile: ClusterProfile) -> List[str]:
+    """The container command: the JobSpec's, else the namespace hook's default."""
+    if job_spec.container.command:
+        return list(job_spec.container.command)
+    hook = namespace_hook(job_spec, profile)
+    return list(hook.default_command) if hook else []
+
+
+def effective_pull_policy(job_spec: JobSpec, profile: ClusterProfile) -> str:
+    hook = namespace_hook(job_spec, profile)
+    if "image_pull_policy" not in job_spec.container.model_fields_set and hook and hook.image_pull_policy:
+        return hook.image_pull_policy
+    return job_spec.container.image_pull_policy
+
+
+def effective_env(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, EnvValue]:
+    hook = namespace_hook(job_spec, profile)
+    env: Dict[str, EnvValue] = dict(hook.env_defaults) if hook else {}
+    env.update(job_spec.container.env)
+    return env
+
+
+def effective_volumes(job_spec: JobSpec, profile: ClusterProfile) -> List[VolumeMountSpec]:
+    """Profile defaults, then the hook's required volumes, then the JobSpec's; a later
+    volume of the same name replaces an earlier one (the job knows best)."""
+    hook = namespace_hook(job_spec, profile)
+    merged: Dict[str, VolumeMountSpec] = {}
+    for volume in [*profile.default_volumes, *(hook.required_volumes if hook else []), *job_spec.volumes]:
+        merged[volume.name] = volume
+    mount_paths: Dict[str, str] = {}
+    for volume in merged.values():
+        other = mount_paths.setdefault(volume.mount_path, volume.name)
+        if other != volume.name:
+            raise ConfigError(
+                f"volumes {other!r} and {volume.name!r} both mount at {volume.mount_path!r}; "
+                "give one of them another mount_path"
+            )
+    return list(merged.values())
+
+
+def effective_image(job_spec: JobSpec, profile: ClusterProfile) -> Optional[str]:
+    """The image that will run, or None when neither the job nor the profile names one."""
+    if job_spec.container.image:
+        return job_spec.container.image
+    return profile.default_images.get(job_spec.image_profile or profile.default_image_profile)
+
+
+def effective_argv(job_spec: JobSpec, profile: ClusterProfile) -> List[str]:
+    """Command + args as the container will run them."""
+    command = effective_command(job_spec, profile)
+    # With no command, args go to the image's entrypoint; most analysis images have
+    # none, so the args are what runs.
+    return command + list(job_spec.container.args)
+
+
+_GPU_FIELDS = {"requests_gpu", "limits_gpu"}
+
+
+def effective_resources(job_spec: JobSpec, profile: ClusterProfile) -> ResourceSpec:
+    """profile.resources overlaid with the fields the JobSpec's resources set explicitly."""
+    explicit = set(job_spec.resources.model_fields_set)
+    if explicit & _GPU_FIELDS:
+        # The JobSpec validated its GPU pair as equal; taking half of it from the
+        # profile could produce a request/limit pair Kubernetes rejects.
+        explicit |= _GPU_FIELDS
+    merged = profile.resources.model_dump()
+    merged.update({name: getattr(job_spec.resources, name) for name in explicit})
+    return ResourceSpec.model_validate(merged)
