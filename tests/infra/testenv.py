@@ -1,0 +1,547 @@
+"""Start / stop the real servers of the test environment on 127.0.0.1.
+
+* :class:`MinioServer` -- a MinIO server with generated root credentials.
+* :class:`KubeCluster` -- etcd + kube-apiserver + kube-controller-manager +
+  kube-scheduler + kwok (one simulated node), generated certificates, static
+  tokens (an admin in ``system:masters`` and a user limited by RBAC to Jobs,
+  Pods and pods/log in one namespace), kwok stages (pods of Jobs succeed; a pod
+  labelled with :attr:`KubeCluster.fail_label` fails) and pod logs served
+  through the API server from a CRI-format file.
+
+Binaries come from the cache folder filled by ``build_testenv.py``. Every
+address is loopback; every process runs in its own process group and is stopped
+on ``stop()``, at exit and on SIGTERM/SIGHUP (see ``processes.py``).
+
+By hand (from the repository root)::
+
+    PYTHONPATH=tests python -m infra.testenv      # start everything, print paths, Ctrl-C stops
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from . import build_testenv
+from .certs import CertificateAuthority, service_account_keys
+from .processes import ManagedProcess, StartupError, free_port, http_ok, wait_until
+
+LOOPBACK = "127.0.0.1"
+REGION = "us-east-1"
+
+
+def _versions() -> dict[str, str]:
+    return build_testenv.load_versions()
+
+
+def binaries_dir() -> Path:
+    return build_testenv.cache_dir() / "bin"
+
+
+def stages_dir() -> Path:
+    return build_testenv.cache_dir() / "stages"
+
+
+def missing(components: tuple[str, ...]) -> list[str]:
+    return [c for c in build_testenv.missing_components() if c in components]
+
+
+def _run_dir(prefix: str) -> Path:
+    base = os.environ.get("SPIKEBATCH_TESTENV_RUNDIR") or None
+    return Path(tempfile.mkdtemp(prefix=f"spikebatch-{prefix}-", dir=base))
+
+
+def _keep() -> bool:
+    return os.environ.get("SPIKEBATCH_TESTENV_KEEP", "") not in ("", "0", "false")
+
+
+# --------------------------------------------------------------------------- MinIO
+
+class MinioServer:
+    """A MinIO server: ``endpoint_url``, ``access_key``, ``secret_key``, ``region``."""
+
+    COMPONENTS = ("minio",)
+
+    def __init__(self) -> None:
+        self.region = REGION
+        self.access_key = "sbadmin-" + secrets.token_hex(4)
+        self.secret_key = secrets.token_urlsafe(24)
+        self.port = 0
+        self.endpoint_url = ""
+        self.run_dir: Path | None = None
+        self.process: ManagedProcess | None = None
+        self.external = False
+        self.startup_seconds = 0.0
+
+    @classmethod
+    def external_endpoint(cls, endpoint_url: str, access_key: str, secret_key: str,
+                          region: str = REGION) -> "MinioServer":
+        srv = cls()
+        srv.endpoint_url, srv.access_key, srv.secret_key, srv.region = endpoint_url.rstrip("/"), access_key, secret_key, region
+        srv.external = True
+        return srv
+
+    def start(self, timeout: float = 60) -> "MinioServer":
+        t0 = time.monotonic()
+        self.run_dir = _run_dir("minio")
+        self.port = free_port()
+        console = free_port()
+        self.endpoint_url = f"http://{LOOPBACK}:{self.port}"
+        env = dict(os.environ, MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
+                   MINIO_BROWSER="off", MINIO_UPDATE="off", MINIO_REGION=self.region,
+                   MINIO_PROMETHEUS_AUTH_TYPE="public")
+        (self.run_dir / "data").mkdir()
+        self.process = ManagedProcess(
+            "minio",
+            [binaries_dir() / "minio", "server", "--quiet", "--address", f"{LOOPBACK}:{self.port}",
+             "--console-address", f"{LOOPBACK}:{console}", "--certs-dir", self.run_dir / "certs",
+             self.run_dir / "data"],
+            log_path=self.run_dir / "minio.log", env=env, cwd=self.run_dir,
+        ).start()
+        try:
+            wait_until(self.process, lambda: http_ok(f"{self.endpoint_url}/minio/health/ready"),
+                       timeout=timeout, what="ready (/minio/health/ready)")
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - t0
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+        if self.run_dir and not _keep():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # --- helpers for tests
+    def boto3_client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name=self.region,
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
+
+    def make_bucket(self, name: str | None = None) -> str:
+        name = name or f"sbtest-{uuid.uuid4().hex[:16]}"
+        self.boto3_client().create_bucket(Bucket=name)
+        return name
+
+    def remove_bucket(self, name: str) -> None:
+        """Delete every object (and version) in ``name``, then the bucket. Best effort."""
+        s3 = self.boto3_client()
+        try:
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+                objs = [{"Key": o["Key"], "VersionId": o["VersionId"]}
+                        for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                if objs:
+                    s3.delete_objects(Bucket=name, Delete={"Objects": objs, "Quiet": True})
+            s3.delete_bucket(Bucket=name)
+        except Exception:
+            pass
+
+    def env(self) -> dict[str, str]:
+        """Environment variables a child process (e.g. the runner) needs to reach this server."""
+        return {"S3_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": self.region}
+
+    def __repr__(self) -> str:
+        return f"MinioServer({self.endpoint_url!r}, external={self.external})"
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+FAIL_LABEL = ("pod-container-running-failed.stage.kwok.x-k8s.io", "true")
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+POD_LOG_LINES = [
+    "spikebatch testenv: container started",
+    "spikebatch testenv: working on it",
+    "spikebatch testenv: done",
+]
+USER_NAME = "spikebatch-user"
+ADMIN_NAME = "spikebatch-admin"
+
+
+def _rfc3339nano(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond * 1000:09d}Z"
+
+
+def write_kubeconfig(path: Path, *, server: str, ca_file: Path, user: str, token: str,
+                     namespace: str = "default") -> Path:
+    cfg = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "spikebatch-testenv",
+                      "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": f"{user}@spikebatch-testenv",
+                      "context": {"cluster": "spikebatch-testenv", "user": user, "namespace": namespace}}],
+        "current-context": f"{user}@spikebatch-testenv",
+        "preferences": {},
+    }
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+class KubeCluster:
+    """A real control plane with one kwok node. See the module docstring."""
+
+    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "stages")
+
+    def __init__(self) -> None:
+        self.server: str | None = None
+        self.admin_kubeconfig: str | None = None
+        self.user_kubeconfig: str | None = None
+        self.user_namespace: str | None = "spikebatch-user"
+        self.user_name: str | None = USER_NAME
+        self.node_name: str | None = "kwok-node-0"
+        self.fail_label: tuple[str, str] | None = FAIL_LABEL
+        self.pod_log_lines: list[str] | None = list(POD_LOG_LINES)
+        self.pending_node_selector: dict[str, str] | None = {"spikebatch.test/no-such-node": "true"}
+        self.version: str | None = _versions()["KUBERNETES_VERSION"]
+        self.ca_file: str | None = None
+        self.admin_token: str | None = None
+        self.user_token: str | None = None
+        self.external = False
+        self.run_dir: Path | None = None
+        self.processes: dict[str, ManagedProcess] = {}
+        self.timings: dict[str, float] = {}
+        self._apiserver_argv: list[str] = []
+
+    # ---------------------------------------------------------------- external
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str, *, user_kubeconfig: str | None = None,
+                        user_namespace: str | None = None) -> "KubeCluster":
+        """Wrap an existing cluster. Fields that cannot be known are None."""
+        c = cls()
+        c.external = True
+        c.admin_kubeconfig = kubeconfig
+        cfg = yaml.safe_load(Path(kubeconfig).read_text())
+        ctx_name = cfg.get("current-context")
+        ctx = next((x["context"] for x in cfg.get("contexts", []) if x["name"] == ctx_name), {})
+        cluster = next((x["cluster"] for x in cfg.get("clusters", []) if x["name"] == ctx.get("cluster")), {})
+        c.server = cluster.get("server")
+        c.user_kubeconfig = user_kubeconfig
+        c.user_namespace = user_namespace if user_kubeconfig else None
+        c.user_name = None
+        c.node_name = None
+        c.fail_label = None  # only kwok's chaos stage fails pods by label
+        c.pod_log_lines = None
+        c.version = None
+        c.restart_apiserver = None  # type: ignore[assignment]
+        return c
+
+    # ---------------------------------------------------------------- start/stop
+    def start(self, timeout: float = 90) -> "KubeCluster":
+        t_all = time.monotonic()
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop(keep_logs=True)
+            raise
+        self.timings["total"] = time.monotonic() - t_all
+        return self
+
+    def _start(self, timeout: float) -> None:
+        bins = binaries_dir()
+        run = self.run_dir = _run_dir("kube")
+        pki = run / "pki"
+        ca = CertificateAuthority(pki)
+        self.ca_file = str(ca.cert_path)
+        api_crt, api_key = ca.issue("kube-apiserver", ips=[LOOPBACK, "10.96.0.1"],
+                                    dns=["localhost", "kubernetes", "kubernetes.default",
+                                         "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"])
+        kwok_crt, kwok_key = ca.issue("kwok-node", ips=[LOOPBACK], dns=["localhost", self.node_name])
+        sa_key, sa_pub = service_account_keys(pki)
+
+        self.admin_token, self.user_token = secrets.token_hex(24), secrets.token_hex(24)
+        tokens = run / "tokens.csv"
+        tokens.write_text(f'{self.admin_token},{ADMIN_NAME},uid-admin,"system:masters"\n'
+                          f"{self.user_token},{USER_NAME},uid-user\n")
+        tokens.chmod(0o600)
+
+        etcd_port, etcd_peer = free_port(), free_port()
+        api_port = free_port()
+        self.server = f"https://{LOOPBACK}:{api_port}"
+        self.admin_kubeconfig = str(write_kubeconfig(run / "admin.kubeconfig", server=self.server,
+                                                     ca_file=ca.cert_path, user=ADMIN_NAME, token=self.admin_token))
+        self.user_kubeconfig = str(write_kubeconfig(run / "user.kubeconfig", server=self.server,
+                                                    ca_file=ca.cert_path, user=USER_NAME, token=self.user_token,
+                                                    namespace=self.user_namespace))
+
+        # etcd
+        t = time.monotonic()
+        etcd = self._proc("etcd", [
+            bins / "etcd", "--name", "default", "--data-dir", run / "etcd-data",
+            "--listen-client-urls", f"http://{LOOPBACK}:{etcd_port}",
+            "--advertise-client-urls", f"http://{LOOPBACK}:{etcd_port}",
+            "--listen-peer-urls", f"http://{LOOPBACK}:{etcd_peer}",
+            "--initial-advertise-peer-urls", f"http://{LOOPBACK}:{etcd_peer}",
+            "--initial-cluster", f"default=http://{LOOPBACK}:{etcd_peer}",
+            "--unsafe-no-fsync", "--log-level", "warn",
+        ])
+        wait_until(etcd, lambda: http_ok(f"http://{LOOPBACK}:{etcd_port}/health", expect=b'"health":"true"'),
+                   timeout=timeout, what="healthy (/health)")
+        self.timings["etcd"] = time.monotonic() - t
+
+        # kube-apiserver
+        t = time.monotonic()
+        self._apiserver_argv = [
+            str(bins / "kube-apiserver"),
+            f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
+            f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}", f"--secure-port={api_port}",
+            "--endpoint-reconciler-type=none",
+            f"--cert-dir={run / 'apiserver'}",
+            f"--tls-cert-file={api_crt}", f"--tls-private-key-file={api_key}",
+            f"--client-ca-file={ca.cert_path}",
+            f"--token-auth-file={tokens}",
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--allow-privileged=true", "--profiling=false",
+            "--v=1",
+        ]
+        self._start_apiserver(timeout)
+        self.timings["kube-apiserver"] = time.monotonic() - t
+
+        # objects the rest needs: the kwok node, the limited user's namespace and RBAC
+        t = time.monotonic()
+        self._bootstrap_objects()
+        self.timings["bootstrap objects"] = time.monotonic() - t
+
+        # controller-manager, scheduler, kwok: start all three, then wait for each
+        t = time.monotonic()
+        kcm_port, sched_port, kwok_port = free_port(), free_port(), free_port()
+        kc = self.admin_kubeconfig
+        kcm = self._proc("kube-controller-manager", [
+            bins / "kube-controller-manager", f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+            "--leader-elect=false", "--controllers=*,-serviceaccount-token",
+            f"--bind-address={LOOPBACK}", f"--secure-port={kcm_port}", f"--cert-dir={run / 'kcm'}",
+            f"--root-ca-file={ca.cert_path}",
+            f"--cluster-signing-cert-file={ca.cert_path}", f"--cluster-signing-key-file={ca.key_path}",
+            "--use-service-account-credentials=false", "--profiling=false", "--v=1",
+        ])
+        sched = self._proc("kube-scheduler", [
+            bins / "kube-scheduler", f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+            "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={sched_port}",
+            f"--cert-dir={run / 'scheduler'}", "--profiling=false", "--v=1",
+        ])
+        kwok_cfg = self._write_kwok_config(run)
+        kwok = self._proc("kwok", [
+            bins / "kwok", f"--kubeconfig={kc}", "-c", kwok_cfg,
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION[0]}={KWOK_NODE_ANNOTATION[1]}",
+            f"--node-ip={LOOPBACK}", f"--node-port={kwok_port}", f"--server-address={LOOPBACK}:{kwok_port}",
+            f"--tls-cert-file={kwok_crt}", f"--tls-private-key-file={kwok_key}",
+            "--cidr=10.244.0.1/24", "--v=INFO",
+        ], env=dict(os.environ, HOME=str(run)))  # no ~/.kwok config of the user's leaks in
+        wait_until(kcm, lambda: http_ok(f"https://{LOOPBACK}:{kcm_port}/healthz", insecure=True),
+                   timeout=timeout, what="healthy (/healthz)")
+        wait_until(sched, lambda: http_ok(f"https://{LOOPBACK}:{sched_port}/healthz", insecure=True),
+                   timeout=timeout, what="healthy (/healthz)")
+        wait_until(kwok, lambda: http_ok(f"https://{LOOPBACK}:{kwok_port}/healthz", insecure=True),
+                   timeout=timeout, what="healthy (/healthz)")
+        self.timings["controllers+scheduler+kwok"] = time.monotonic() - t
+
+        # the node is Ready and the namespaces have their default ServiceAccount
+        t = time.monotonic()
+        wait_until(kwok, self._node_ready, timeout=timeout, what=f"reporting node {self.node_name} Ready")
+        for ns in ("default", self.user_namespace):
+            wait_until(kcm, lambda ns=ns: self.service_account_ready(ns), timeout=timeout,
+                       what=f"creating ServiceAccount default in {ns}")
+        self.timings["node ready"] = time.monotonic() - t
+
+    def _proc(self, name: str, argv: list, env: dict | None = None) -> ManagedProcess:
+        p = ManagedProcess(name, argv, log_path=self.run_dir / "logs" / f"{name}.log", env=env,
+                           cwd=self.run_dir).start()
+        self.processes[name] = p
+        return p
+
+    def _start_apiserver(self, timeout: float) -> None:
+        api = self._proc("kube-apiserver", self._apiserver_argv)
+        wait_until(api, lambda: http_ok(f"{self.server}/readyz", ca_file=self.ca_file, token=self.admin_token),
+                   timeout=timeout, what="ready (/readyz)")
+
+    def restart_apiserver(self, timeout: float = 90) -> float:
+        """Stop kube-apiserver and start it again (same port, certs, etcd); wait for /readyz.
+
+        Returns the seconds it was unavailable. Clients keep their kubeconfigs."""
+        t = time.monotonic()
+        old = self.processes.pop("kube-apiserver")
+        old.stop()
+        self._start_apiserver(timeout)
+        return time.monotonic() - t
+
+    def stop(self, keep_logs: bool = False) -> None:
+        order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
+        for name in order + [n for n in self.processes if n not in order]:
+            p = self.processes.pop(name, None)
+            if p:
+                p.stop()
+        if self.run_dir and not (keep_logs or _keep()):
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    # ---------------------------------------------------------------- pieces
+    def _write_kwok_config(self, run: Path) -> Path:
+        docs: list[dict] = []
+        for rel in build_testenv.KWOK_STAGE_FILES:
+            docs += [d for d in yaml.safe_load_all((stages_dir() / rel).read_text()) if d]
+        log_file = run / "pod.log"
+        now = dt.datetime.now(dt.timezone.utc)
+        log_file.write_text("".join(f"{_rfc3339nano(now + dt.timedelta(milliseconds=i))} stdout F {line}\n"
+                                    for i, line in enumerate(self.pod_log_lines)))
+        docs.append({"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
+                     "metadata": {"name": "spikebatch-pod-logs"},
+                     "spec": {"logs": [{"containers": [], "logsFile": str(log_file), "follow": True}]}})
+        path = run / "kwok.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        return path
+
+    def admin_api(self):
+        """A kubernetes.client.ApiClient for the admin."""
+        return self._api(self.admin_kubeconfig)
+
+    def user_api(self):
+        """A kubernetes.client.ApiClient for the limited user."""
+        return self._api(self.user_kubeconfig)
+
+    @staticmethod
+    def _api(kubeconfig: str | None):
+        from kubernetes import client, config
+
+        if kubeconfig is None:
+            raise ValueError("no kubeconfig for this user in this environment")
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        return client.ApiClient(cfg)
+
+    def _bootstrap_objects(self) -> None:
+        from kubernetes import client
+
+        with self.admin_api() as api:
+            core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+            core.create_node({
+                "apiVersion": "v1", "kind": "Node",
+                "metadata": {
+                    "name": self.node_name,
+                    "annotations": {KWOK_NODE_ANNOTATION[0]: KWOK_NODE_ANNOTATION[1],
+                                    "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {"kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux",
+                               "kubernetes.io/arch": "amd64", "type": "kwok"},
+                },
+                "spec": {},
+            })
+            core.create_namespace({"metadata": {"name": self.user_namespace}})
+            rbac.create_namespaced_role(self.user_namespace, {
+                "metadata": {"name": "spikebatch-user"},
+                "rules": [
+                    {"apiGroups": ["batch"], "resources": ["jobs", "jobs/status"],
+                     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+                    {"apiGroups": [""], "resources": ["pods"],
+                     "verbs": ["get", "list", "watch", "create", "delete", "deletecollection"]},
+                    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list", "watch"]},
+                ],
+            })
+            rbac.create_namespaced_role_binding(self.user_namespace, {
+                "metadata": {"name": "spikebatch-user"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "spikebatch-user"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER_NAME}],
+            })
+
+    def _node_ready(self) -> bool:
+        from kubernetes import client
+
+        with self.admin_api() as api:
+            node = client.CoreV1Api(api).read_node(self.node_name)
+        return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+
+    def service_account_ready(self, namespace: str) -> bool:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        with self.admin_api() as api:
+            try:
+                client.CoreV1Api(api).read_namespaced_service_account("default", namespace)
+                return True
+            except ApiException as e:
+                if e.status == 404:
+                    return False
+                raise
+
+    def create_namespace(self, name: str | None = None, timeout: float = 30) -> str:
+        """Create a fresh namespace (admin) and wait for its default ServiceAccount."""
+        from kubernetes import client
+
+        name = name or f"sbtest-{uuid.uuid4().hex[:10]}"
+        with self.admin_api() as api:
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        deadline = time.monotonic() + timeout
+        while not self.service_account_ready(name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespace {name}: no default ServiceAccount after {timeout} s")
+            time.sleep(0.1)
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        from kubernetes import client
+        from kubernetes.client.rest import ApiException
+
+        with self.admin_api() as api:
+            try:
+                client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+
+    def require(self, *fields: str) -> None:
+        """pytest.skip unless every named field is available in this environment."""
+        import pytest
+
+        absent = [f for f in fields if getattr(self, f, None) is None]
+        if absent:
+            pytest.skip(f"the Kubernetes environment given by SPIKEBATCH_TEST_KUBECONFIG has no "
+                        f"{', '.join(absent)} (only the built-in kwok cluster has them; "
+                        f"unset SPIKEBATCH_TEST_KUBECONFIG and run `python tests/infra/build_testenv.py`)")
+
+    def __repr__(self) -> str:
+        return f"KubeCluster({self.server!r}, external={self.external})"
+
+
+def main() -> int:  # pragma: no cover - manual bring-up
+    import signal as _signal
+
+    miss = build_testenv.missing_components()
+    if miss:
+        print(f"missing: {', '.join(miss)}; run `python tests/infra/build_testenv.py` first")
+        return 1
+    t = time.monotonic()
+    minio = MinioServer().start()
+    kube = KubeCluster().start()
+    print(f"started in {time.monotonic() - t:.1f} s  {kube.timings}")
+    print(f"MinIO  {minio.endpoint_url}  access={minio.access_key} secret={minio.secret_key}")
+    print(f"kube   {kube.server}\n  admin: {kube.admin_kubeconfig}\n  user:  {kube.user_kubeconfig} "
+          f"(namespace {kube.user_namespace})\nCtrl-C to stop.")
+    try:
+        _signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        kube.stop()
+        minio.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
