@@ -26,6 +26,17 @@ _EXPORTS = {
     "RunConfig": "spikebatch.domain.models",
     "SecretEnvRef": "spikebatch.domain.models",
     "SpikebatchError": "spikebatch.domain.errors",
+    "PolicyFinding": "spikebatch.domain.policy",
+    "evaluate_policy": "spikebatch.domain.policy",
+    "summarize_preflight": "spikebatch.domain.policy",
+    "validate_job_spec": "spikebatch.domain.validation",
+    "redact_sensitive_map": "spikebatch.domain.redaction",
+    "ResolvedCredentials": "spikebatch.adapters.credentials",
+    "resolve_credentials": "spikebatch.adapters.credentials",
+    "load_cluster_profile": "spikebatch.adapters.profile_files",
+    "load_profile_from_name": "spikebatch.adapters.profile_files",
+    "render_job_manifest": "spikebatch.domain.manifest",
+    "manifest_to_yaml": "spikebatch.domain.manifest",
     "JobState": "spikebatch.ports.backend",
 }
 

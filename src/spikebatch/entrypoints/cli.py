@@ -70,6 +70,8 @@ def render_job(
         from ..domain.naming import make_job_name, new_run_id
         from ..domain.policy import evaluate_policy, summarize_preflight
 
+        if output_manifest:
+            _check_output_folder(output_manifest)
         prof = _load_profile(profile, profile_file)
         spec = apply_image_choice(load_job_config(job_config), image=image, image_profile=image_profile)
         run_id = new_run_id()
@@ -89,15 +91,18 @@ def render_job(
     run_guarded(action)
 
 
+def _check_output_folder(path: Path) -> None:
+    from ..domain.errors import ConfigError
+
+    if not path.expanduser().parent.is_dir():
+        raise ConfigError(f"--output-manifest folder {str(path.expanduser().parent)!r} does not exist; create it first")
+
+
 def _write_atomically(path: Path, text: str) -> None:
     import os
     import tempfile
 
-    from ..domain.errors import ConfigError
-
     path = path.expanduser()
-    if not path.parent.is_dir():
-        raise ConfigError(f"--output-manifest folder {str(path.parent)!r} does not exist; create it first")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
