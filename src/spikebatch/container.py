@@ -18,6 +18,7 @@ from typing import Any, Optional
 from dependency_injector import containers, providers
 
 from .adapters.credentials import ResolvedCredentials, resolve_credentials
+from .application.session import RunSession
 from .domain.models import ClusterProfile
 
 
@@ -97,6 +98,17 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(_local_storage, profile),
     )
 
+    session = providers.Factory(
+        RunSession,
+        profile=profile,
+        backend=backend,
+        storage_client=storage,
+        credentials=credentials,
+        # Late-bound: both are defined below and import their adapters only when called.
+        workspace_codecs=providers.Callable(lambda: workspace_codecs()),
+        sorter_factory=providers.Callable(lambda: sorter),
+    )
+
 
 def build_container(
     profile: ClusterProfile,
@@ -118,3 +130,82 @@ def build_container(
         }
     )
     return container
+
+
+# --- what the in-container runner and the session pick by name ------------------------
+# The bundle records which codec / sorter made it; these resolve those names.
+
+
+def workspace_codecs() -> list:
+    """Every workspace codec, most specific first (SpikeLab before the built-in)."""
+    from .adapters.workspace_directory import DirectoryWorkspaceCodec
+    from .adapters.workspace_spikelab import SpikeLabWorkspaceCodec
+
+    return [SpikeLabWorkspaceCodec(), DirectoryWorkspaceCodec()]
+
+
+def workspace_codec(name: str) -> Any:
+    from .domain.errors import ConfigError
+
+    for codec in workspace_codecs():
+        if codec.name == name:
+            return codec
+    raise ConfigError(f"unknown workspace format {name!r}; this spikebatch knows: directory, spikelab")
+
+
+def result_workspace_codec() -> Any:
+    """The codec a sorting job's result workspace is written with: SpikeLab's when it
+    is installed (so users get an AnalysisWorkspace back), else the built-in one."""
+    from .adapters.workspace_spikelab import spikelab_available
+
+    return workspace_codec("spikelab" if spikelab_available() else "directory")
+
+
+def sorter(name: str) -> Any:
+    from .domain.errors import ConfigError
+
+    if name == "spikeinterface":
+        from .adapters.sorter_spikeinterface import SpikeInterfaceSorter
+
+        return SpikeInterfaceSorter()
+    if name == "spikelab":
+        from .adapters.sorter_spikelab import SpikeLabSorter
+
+        return SpikeLabSorter()
+    raise ConfigError(f"unknown sorter {name!r}; use spikeinterface or spikelab")
+
+
+def store_for_uri(uri: str) -> Any:
+    """An ArtifactStore for ``uri``'s scheme, configured from the environment (the
+    runner's view: S3_ENDPOINT_URL, AWS_DEFAULT_REGION, the standard AWS credentials)."""
+    import os
+
+    from .domain.errors import ConfigError
+
+    if uri.startswith("file://"):
+        from .adapters.storage_local import LocalFileStorage
+
+        return LocalFileStorage()
+    if uri.startswith("s3://"):
+        from .adapters.storage_s3 import S3StorageClient
+
+        creds = resolve_credentials()
+        return S3StorageClient(
+            endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
+            region_name=os.environ.get("AWS_DEFAULT_REGION") or None,
+            aws_access_key_id=creds.aws_access_key_id,
+            aws_secret_access_key=creds.aws_secret_access_key,
+            aws_session_token=creds.aws_session_token,
+        )
+    raise ConfigError(f"URI {uri!r} must start with s3:// or file://")
+
+
+def units_npz_items(path: Any) -> dict:
+    """A sorter's units.npz as workspace items (arrays; sampling rate as a float)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        items = {name: data[name] for name in data.files}
+    if "sampling_frequency" in items:
+        items["sampling_frequency"] = float(items["sampling_frequency"])
+    return items

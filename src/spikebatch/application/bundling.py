@@ -1,0 +1,248 @@
+"""Building and staging bundles: plan (validate, hash) first, upload second.
+
+``plan_*`` functions touch nothing remote: they check every input, hash the files
+(through the store's digest cache, so an unchanged multi-GB file is not re-read) and
+return a BundlePlan. Only ``stage_bundle`` uploads: the large files as content-addressed
+blobs (skipped when already stored), then one small zip with manifest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..domain.bundle import (
+    BUNDLE_FILENAME,
+    DEFAULT_BLOB_THRESHOLD,
+    INPUTS_DIR,
+    MANIFEST_NAME,
+    RECORDINGS_DIR,
+    SCRIPT_DIR,
+    WORKSPACE_DIR,
+    BundleFile,
+    BundleManifest,
+    RecordingEntry,
+    check_user_basename,
+)
+from ..domain.errors import ConfigError
+from ..ports.storage import ArtifactStore, ProgressCallback
+
+
+@dataclass
+class PlannedFile:
+    local_path: Path
+    path: str
+    sha256: str
+    size: int
+    as_blob: bool
+
+
+@dataclass
+class BundlePlan:
+    """Everything to upload for one run, validated and hashed."""
+
+    run_id: str
+    job_type: str
+    format: str
+    files: List[PlannedFile]
+    script: Optional[str] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    recordings: List[RecordingEntry] = field(default_factory=list)
+    sorting: Optional[Dict[str, Any]] = None
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _existing_file(path: Any, what: str) -> Path:
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise ConfigError(f"{what} {str(file)!r} does not exist; check the path")
+    if not file.is_file():
+        raise ConfigError(f"{what} {str(file)!r} is not a file")
+    return file
+
+
+def _check_unique(names: Iterable[Tuple[str, Path]], what: str) -> None:
+    seen: Dict[str, Path] = {}
+    for name, source in names:
+        if name in seen:
+            raise ConfigError(
+                f"two {what} share the basename {name!r} ({seen[name]} and {source}); "
+                "rename one: inside the job they land in one folder"
+            )
+        seen[name] = source
+
+
+def _json_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ConfigError("metadata must be a dict of JSON values")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metadata must hold JSON values only ({exc}); convert the value to str/int/float/list/dict") from None
+    return metadata
+
+
+class BundlePlanner:
+    """Hashes files (through ``store.blob_digest``) and decides blob vs zip."""
+
+    def __init__(self, store: ArtifactStore, blob_threshold: int = DEFAULT_BLOB_THRESHOLD) -> None:
+        self.store = store
+        self.blob_threshold = blob_threshold
+
+    def _plan_file(self, local: Path, path: str, force_blob: bool = False) -> PlannedFile:
+        size = local.stat().st_size
+        return PlannedFile(
+            local_path=local,
+            path=path,
+            sha256=self.store.blob_digest(local),
+            size=size,
+            as_blob=force_blob or size > self.blob_threshold,
+        )
+
+    def _plan_inputs(self, bundle_input_paths: Optional[Iterable[Any]]) -> List[PlannedFile]:
+        inputs = [_existing_file(p, "bundle input") for p in (bundle_input_paths or [])]
+        for file in inputs:
+            check_user_basename(file.name, "bundle input")
+        _check_unique(((f.name, f) for f in inputs), "bundle inputs")
+        return [self._plan_file(f, f"{INPUTS_DIR}/{f.name}") for f in inputs]
+
+    def plan_workspace(
+        self,
+        *,
+        run_id: str,
+        codec_name: str,
+        workspace_files: Sequence[Path],
+        workspace_root: Path,
+        script: Any,
+        bundle_input_paths: Optional[Iterable[Any]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> BundlePlan:
+        script_file = _existing_file(script, "script")
+        check_user_basename(script_file.name, "script")
+        if script_file.suffix != ".py":
+            raise ConfigError(f"script {str(script_file)!r} must be a Python file ending in .py")
+        files = [self._plan_file(script_file, f"{SCRIPT_DIR}/{script_file.name}")]
+        files += self._plan_inputs(bundle_input_paths)
+        for local in workspace_files:
+            rel = local.relative_to(workspace_root).as_posix()
+            files.append(self._plan_file(local, f"{WORKSPACE_DIR}/{rel}"))
+        return BundlePlan(
+            run_id=run_id,
+            job_type="workspace",
+            format=codec_name,
+            files=files,
+            script=script_file.name,
+            metadata=_json_metadata(metadata),
+        )
+
+    def plan_sorting(
+        self,
+        *,
+        run_id: str,
+        recording_paths: Iterable[Any],
+        sorter_name: str,
+        sorter_config: Dict[str, Any],
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> BundlePlan:
+        recordings = [Path(p).expanduser() for p in recording_paths]
+        if not recordings:
+            raise ConfigError("recording_paths is empty; give at least one recording file or folder")
+        for rec in recordings:
+            if not rec.exists():
+                raise ConfigError(f"recording {str(rec)!r} does not exist; check the path")
+            check_user_basename(rec.name, "recording")
+        _check_unique(((r.name, r) for r in recordings), "recordings")
+        files: List[PlannedFile] = []
+        entries: List[RecordingEntry] = []
+        for rec in recordings:
+            base = f"{RECORDINGS_DIR}/{rec.name}"
+            entries.append(RecordingEntry(name=rec.name, path=base))
+            if rec.is_file():
+                # Recordings go as blobs whatever their size: a lab re-sorts the same
+                # recording with new settings, and a blob is never uploaded twice.
+                files.append(self._plan_file(rec, base, force_blob=True))
+                continue
+            members = sorted(p for p in rec.rglob("*") if p.is_file())
+            if not members:
+                raise ConfigError(f"recording folder {str(rec)!r} is empty")
+            for member in members:
+                if member.is_symlink() and not member.resolve().is_relative_to(rec.resolve()):
+                    raise ConfigError(f"recording file {str(member)!r} links outside its folder; copy the data in")
+                rel = member.relative_to(rec).as_posix()
+                files.append(self._plan_file(member, f"{base}/{rel}", force_blob=member.stat().st_size > 64 * 1024))
+        return BundlePlan(
+            run_id=run_id,
+            job_type="sorting",
+            format=sorter_name,
+            files=files,
+            metadata=_json_metadata(metadata),
+            recordings=entries,
+            sorting={"sorter": sorter_name, "config": sorter_config},
+        )
+
+
+@dataclass
+class StagedBundle:
+    manifest: BundleManifest
+    bundle_uri: str
+    uploaded_blob_uris: List[str]
+
+
+def stage_bundle(
+    plan: BundlePlan,
+    store: ArtifactStore,
+    scratch_dir: Path,
+    progress: Optional[ProgressCallback] = None,
+) -> StagedBundle:
+    """Upload the plan's blobs, then the zip holding manifest.json and the small files."""
+    total = plan.total_bytes
+    done = 0
+
+    def forward(offset: int) -> Optional[ProgressCallback]:
+        if progress is None:
+            return None
+        return lambda sent, _size: progress(offset + sent, total)
+
+    entries: List[BundleFile] = []
+    blob_uris: List[str] = []
+    for planned in plan.files:
+        if planned.as_blob:
+            uri = store.put_blob(planned.local_path, progress=forward(done))
+            blob_uris.append(uri)
+            entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size, source="blob", uri=uri))
+        else:
+            entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size))
+        done += planned.size
+        if progress:
+            progress(done, total)
+
+    manifest = BundleManifest(
+        run_id=plan.run_id,
+        job_type=plan.job_type,  # type: ignore[arg-type]
+        format=plan.format,
+        script=plan.script,
+        files=entries,
+        metadata=plan.metadata,
+        recordings=plan.recordings,
+        sorting=plan.sorting,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    zip_path = scratch_dir / BUNDLE_FILENAME
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr(MANIFEST_NAME, manifest.model_dump_json(indent=2))
+        for planned in plan.files:
+            if not planned.as_blob:
+                bundle.write(planned.local_path, arcname=planned.path)
+    bundle_uri = store.upload_bundle(local_zip=zip_path, run_id=plan.run_id)
+    os.unlink(zip_path)
+    return StagedBundle(manifest=manifest, bundle_uri=bundle_uri, uploaded_blob_uris=blob_uris)

@@ -1,0 +1,230 @@
+"""What the runner does inside the job: fetch and verify the bundle, run, upload.
+
+Written against the ports; the runner entrypoint supplies the store, codecs and sorter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import shutil
+import sys
+import traceback
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, List, Optional, TextIO, Tuple
+
+from ..domain.bundle import (
+    MANIFEST_NAME,
+    OUTPUTS_DIR,
+    RESULT_NAME,
+    SCRIPT_DIR,
+    WORKSPACE_DIR,
+    BundleManifest,
+    safe_relative_path,
+)
+from ..domain.errors import IntegrityError, SpikebatchError, UnsafePathError
+from ..ports.sorter import Sorter
+from ..ports.storage import ArtifactStore
+from ..ports.workspace import WorkspaceCodec
+
+_CHUNK = 1024 * 1024
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root/relative``, refusing any path (or symlinked parent) that leaves root."""
+    target = (root / safe_relative_path(relative)).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise UnsafePathError(f"bundle path {relative!r} would be written outside the work folder")
+    return target
+
+
+class BundleFetcher:
+    """Downloads a bundle and its blobs into ``work_dir``, verifying every byte."""
+
+    def __init__(self, store: ArtifactStore, work_dir: Path) -> None:
+        self.store = store
+        self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(self, bundle_uri: str) -> BundleManifest:
+        zip_path = self.work_dir.parent / "bundle.zip"
+        self.store.download_file(s3_uri=bundle_uri, local_path=zip_path)
+        with zipfile.ZipFile(zip_path) as bundle:
+            try:
+                manifest = BundleManifest.model_validate_json(bundle.read(MANIFEST_NAME))
+            except KeyError:
+                raise IntegrityError(f"bundle {bundle_uri} has no {MANIFEST_NAME}; re-submit the job") from None
+            listed = {f.path for f in manifest.files if f.source == "bundle"} | {MANIFEST_NAME}
+            for member in bundle.namelist():
+                if member not in listed:
+                    # Only files the manifest vouches for are extracted.
+                    raise IntegrityError(f"bundle member {member!r} is not listed in {MANIFEST_NAME}")
+            for entry in manifest.files:
+                if entry.source != "bundle":
+                    continue
+                target = _inside(self.work_dir, entry.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(entry.path) as source, target.open("wb") as sink:
+                    shutil.copyfileobj(source, sink, _CHUNK)
+                self._verify(target, entry.sha256, entry.size, entry.path)
+        zip_path.unlink()
+        for entry in manifest.blobs:
+            target = _inside(self.work_dir, entry.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.store.download_file(s3_uri=entry.uri, local_path=target)
+            self._verify(target, entry.sha256, entry.size, entry.path)
+        print(f"fetched {len(manifest.files)} files ({manifest.total_size} bytes), all verified", flush=True)
+        return manifest
+
+    @staticmethod
+    def _verify(path: Path, sha256: str, size: int, name: str) -> None:
+        actual_size = path.stat().st_size
+        if actual_size != size:
+            raise IntegrityError(f"{name}: size {actual_size} != {size} recorded in the bundle; re-submit the job")
+        if _sha256(path) != sha256:
+            raise IntegrityError(f"{name}: sha256 differs from the bundle manifest; the input changed or was corrupted")
+
+
+class LogTee:
+    """Copies everything printed to stdout/stderr into a log file as well."""
+
+    class _Stream:
+        def __init__(self, original: TextIO, log: TextIO) -> None:
+            self.original, self.log = original, log
+
+        def write(self, text: str) -> int:
+            self.log.write(text)
+            return self.original.write(text)
+
+        def flush(self) -> None:
+            self.log.flush()
+            self.original.flush()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.original, name)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> "LogTee":
+        self._log = self.path.open("w", encoding="utf-8")
+        self._saved = sys.stdout, sys.stderr
+        sys.stdout = self._Stream(sys.stdout, self._log)  # type: ignore[assignment]
+        sys.stderr = self._Stream(sys.stderr, self._log)  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = self._saved
+        self._log.close()
+
+
+def run_workspace_script(
+    manifest: BundleManifest,
+    work_dir: Path,
+    output_dir: Path,
+    script_name: Optional[str],
+    codec: WorkspaceCodec,
+) -> Tuple[bool, str]:
+    """Run the user's script with ``workspace`` (and ``output_dir``) as globals; on
+    success save the workspace into ``output_dir/workspace``. Returns (ok, reason)."""
+    if not script_name:
+        raise SpikebatchError("no script: SCRIPT_NAME is unset and the bundle names none")
+    script = _inside(work_dir, f"{SCRIPT_DIR}/{script_name}")
+    if not script.is_file():
+        raise SpikebatchError(f"script {script_name!r} is not in the bundle; check SCRIPT_NAME")
+    workspace = codec.open(work_dir / WORKSPACE_DIR)
+    user_outputs = output_dir / OUTPUTS_DIR
+    user_outputs.mkdir(parents=True, exist_ok=True)
+    print(f"running {script_name} on a {codec.name} workspace", flush=True)
+    try:
+        runpy.run_path(
+            str(script),
+            init_globals={
+                "workspace": workspace,
+                "output_dir": str(user_outputs),
+                "inputs_dir": str(work_dir / "inputs"),
+                "metadata": dict(manifest.metadata),
+            },
+            run_name="__main__",
+        )
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            print(f"script {script_name} exited with status {exc.code}", flush=True)
+            return False, f"script exited with status {exc.code}"
+    except BaseException as exc:  # any error of the user's script is reported, not raised
+        traceback.print_exc()
+        return False, f"script raised {type(exc).__name__}: {exc}"
+    result_dir = output_dir / WORKSPACE_DIR
+    result_dir.mkdir(parents=True, exist_ok=True)
+    codec.commit(workspace, result_dir)
+    print(f"script {script_name} finished; workspace saved", flush=True)
+    return True, ""
+
+
+def run_sorting(
+    manifest: BundleManifest,
+    work_dir: Path,
+    output_dir: Path,
+    sorter: Sorter,
+    result_codec: WorkspaceCodec,
+    unit_loader: Callable[[Path], dict],
+) -> Tuple[bool, str]:
+    """Sort every recording into ``output_dir/<recording>/`` and gather the results in a
+    workspace with one namespace per recording. Returns (ok, reason)."""
+    config = dict((manifest.sorting or {}).get("config") or {})
+    result_dir = output_dir / WORKSPACE_DIR
+    result_dir.mkdir(parents=True, exist_ok=True)
+    workspace = result_codec.open(result_dir)
+    failures: List[str] = []
+    for entry in manifest.recordings:
+        recording = _inside(work_dir, entry.path)
+        target = output_dir / entry.name
+        target.mkdir(parents=True, exist_ok=True)
+        print(f"sorting {entry.name} with {sorter.name}", flush=True)
+        try:
+            outcome = sorter.sort(recording, config, target)
+        except SpikebatchError as exc:
+            print(f"sorting {entry.name} failed: {exc.message}", flush=True)
+            failures.append(entry.name)
+            continue
+        except Exception as exc:  # a sorter crash on one recording must not hide the others
+            traceback.print_exc()
+            print(f"sorting {entry.name} failed: {type(exc).__name__}: {exc}", flush=True)
+            failures.append(entry.name)
+            continue
+        units = unit_loader(outcome.units_path)
+        for key, value in units.items():
+            workspace.store(entry.name, key, value)
+        workspace.store(entry.name, "sorting_metadata", json.loads(outcome.metadata_path.read_text()))
+        print(f"sorted {entry.name}: {outcome.unit_count} units", flush=True)
+    result_codec.commit(workspace, result_dir)
+    if failures:
+        return False, "sorting failed for " + ", ".join(failures)
+    return True, ""
+
+
+def upload_tree(store: ArtifactStore, folder: Path, prefix: str) -> List[str]:
+    """Upload every file under ``folder`` to ``prefix`` + its relative path."""
+    uris = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        uri = prefix + path.relative_to(folder).as_posix()
+        store.upload_file(local_path=path, s3_uri=uri)
+        uris.append(uri)
+    return uris
+
+
+def write_result(store: ArtifactStore, output_prefix: str, **fields: Any) -> None:
+    """``result.json`` under the output prefix: how the run ended, for retrieve_result."""
+    store.write_bytes(output_prefix + RESULT_NAME, json.dumps(fields, indent=2, sort_keys=True).encode())
