@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ..domain.bundle import BUNDLE_FILENAME, RESULT_NAME, WORKSPACE_DIR
-from ..domain.effective import effective_env, target_namespace
+from ..domain.effective import effective_env, resolve_image, target_namespace
 from ..domain.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -119,6 +119,9 @@ class RunSession:
         """Policy findings for ``job_spec``; raises PolicyBlockedError on BLOCK unless
         ``allow_policy_risk``."""
         spec = _as_job_spec(job_spec)
+        # A missing or unknown image is a configuration error with a precise fix,
+        # better said as such than as the policy's IMAGE_MISSING block.
+        resolve_image(spec, self.profile)
         findings = evaluate_policy(spec, self.profile)
         summary = summarize_preflight(findings)
         self.last_preflight = summary

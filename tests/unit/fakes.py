@@ -1,0 +1,171 @@
+"""In-memory fakes of the ports, for unit tests of the session only.
+
+Every adapter is proven against its real service in tests/contract; these fakes only
+record what the session asked for, so a test can assert "nothing was uploaded".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
+
+import yaml
+
+from spikebatch.domain.errors import BackendUnavailableError, ObjectNotFoundError
+from spikebatch.domain.models import StoragePathTemplates
+from spikebatch.ports.backend import JobEvent, JobInfo, JobState
+from spikebatch.ports.sorter import SortingOutcome
+
+
+class MemoryStore:
+    scheme = "s3"
+
+    def __init__(self, prefix: str = "s3://unit-bucket/jobs/") -> None:
+        self.prefix = prefix
+        self.templates = StoragePathTemplates()
+        self.objects: Dict[str, bytes] = {}
+        self.uploads: List[str] = []
+
+    def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
+        return self.templates.render(category, prefix=self.prefix, run_id=run_id, filename=filename)
+
+    def output_prefix_for_run(self, run_id: str) -> str:
+        return self.build_uri(run_id=run_id, filename="", category="outputs")
+
+    def logs_prefix_for_run(self, run_id: str) -> str:
+        return self.build_uri(run_id=run_id, filename="", category="logs")
+
+    def blob_digest(self, local_path: Any) -> str:
+        return hashlib.sha256(Path(local_path).read_bytes()).hexdigest()
+
+    def upload_file(self, *, local_path: Any, s3_uri: str, progress: Any = None) -> str:
+        self.objects[s3_uri] = Path(local_path).read_bytes()
+        self.uploads.append(s3_uri)
+        return s3_uri
+
+    def upload_bundle(self, *, local_zip: Any, run_id: str) -> str:
+        return self.upload_file(local_path=local_zip, s3_uri=self.build_uri(run_id=run_id, filename=Path(local_zip).name))
+
+    def put_blob(self, local_path: Any, progress: Any = None) -> str:
+        uri = self.build_uri(run_id="", filename=self.blob_digest(local_path), category="blobs")
+        if uri not in self.objects:
+            self.upload_file(local_path=local_path, s3_uri=uri)
+        return uri
+
+    def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None) -> Path:
+        if s3_uri not in self.objects:
+            raise ObjectNotFoundError(f"{s3_uri} not found")
+        Path(local_path).write_bytes(self.objects[s3_uri])
+        return Path(local_path)
+
+    def list_output_files(self, output_prefix: str) -> List[str]:
+        return sorted(u for u in self.objects if u.startswith(output_prefix))
+
+    def download_output(self, *, output_prefix: str, local_dir: Any, progress: Any = None) -> List[Path]:
+        paths = []
+        for uri in self.list_output_files(output_prefix):
+            target = Path(local_dir) / uri[len(output_prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.objects[uri])
+            paths.append(target)
+        return paths
+
+    def exists(self, uri: str) -> bool:
+        return uri in self.objects
+
+    def read_bytes(self, uri: str) -> bytes:
+        return self.objects[uri]
+
+    def write_bytes(self, uri: str, data: bytes) -> str:
+        self.objects[uri] = data
+        self.uploads.append(uri)
+        return uri
+
+
+class ScriptedBackend:
+    """Records applied manifests; ``watch`` replays a script of states / errors."""
+
+    def __init__(self, namespace: str = "default", script: Optional[List[Any]] = None) -> None:
+        self.namespace = namespace
+        self.applied: List[dict] = []
+        self.script: List[Any] = list(script or [])
+        self.watch_calls = 0
+        self.status = JobState.UNKNOWN
+
+    def apply_manifest(self, manifest: Any) -> str:
+        data = manifest if isinstance(manifest, dict) else yaml.safe_load(manifest)
+        self.applied.append(data)
+        return data["metadata"]["name"]
+
+    def job_status(self, job_name: str) -> JobState:
+        return self.status
+
+    def pods_for_job(self, job_name: str) -> List[str]:
+        return []
+
+    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+        return iter(())
+
+    def delete_job(self, job_name: str) -> bool:
+        return True
+
+    def list_jobs(self, labels: Optional[Mapping[str, str]] = None) -> List[JobInfo]:
+        return []
+
+    def watch(self, job_names: Optional[Iterable[str]] = None, label_selector: Any = None, timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
+        self.watch_calls += 1
+        name = list(job_names or ["?"])[0]
+        while self.script:
+            step = self.script.pop(0)
+            if step == "drop":  # the watch ends without a terminal state
+                return
+            if isinstance(step, Exception):
+                raise step
+            yield JobEvent(job_name=name, state=step)
+
+
+class JsonFileCodec:
+    """A workspace that is a dict, saved as one JSON file."""
+
+    name = "jsonfile"
+
+    def can_handle(self, workspace: Any) -> bool:
+        return isinstance(workspace, dict)
+
+    def save(self, workspace: Any, folder: Path) -> List[Path]:
+        path = folder / "ws.json"
+        path.write_text(json.dumps(workspace))
+        return [path]
+
+    def open(self, folder: Path) -> Any:
+        return json.loads((folder / "ws.json").read_text())
+
+    def commit(self, workspace: Any, folder: Path) -> List[Path]:
+        return self.save(workspace, folder)
+
+    def load_result(self, folder: Path) -> Any:
+        return self.open(folder)
+
+
+class RecordingSorter:
+    name = "spikeinterface"
+
+    def __init__(self, known: Iterable[str] = ("detect_threshold",)) -> None:
+        self.known = set(known)
+
+    def resolve_config(self, config: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+        from spikebatch.domain.errors import ConfigError
+
+        unknown = set(overrides or {}) - self.known
+        if unknown:
+            raise ConfigError(f"unknown sorting option(s) {sorted(unknown)}; known: {sorted(self.known)}")
+        return {"sorter_name": config or "spykingcircus2", "params": dict(overrides or {})}
+
+    def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
+        raise AssertionError("the session never sorts; the runner does")
+
+
+def unavailable() -> BackendUnavailableError:
+    return BackendUnavailableError("API server at https://127.0.0.1:1 is unreachable")
