@@ -177,7 +177,8 @@ def sorter(name: str) -> Any:
 
 def store_for_uri(uri: str) -> Any:
     """An ArtifactStore for ``uri``'s scheme, configured from the environment (the
-    runner's view: S3_ENDPOINT_URL, AWS_DEFAULT_REGION, the standard AWS credentials)."""
+    runner's view: S3_ENDPOINT_URL, AWS_DEFAULT_REGION, the standard AWS credentials,
+    or SPIKEBATCH_STORAGE_ROOT for file:// URIs)."""
     import os
 
     from .domain.errors import ConfigError
@@ -185,7 +186,7 @@ def store_for_uri(uri: str) -> Any:
     if uri.startswith("file://"):
         from .adapters.storage_local import LocalFileStorage
 
-        return LocalFileStorage()
+        return LocalFileStorage(root=os.environ.get("SPIKEBATCH_STORAGE_ROOT") or None)
     if uri.startswith("s3://"):
         from .adapters.storage_s3 import S3StorageClient
 

@@ -144,6 +144,11 @@ class RunSession:
         if self.profile.region_name and "AWS_DEFAULT_REGION" not in present:
             container_env["AWS_DEFAULT_REGION"] = self.profile.region_name
         container_env.update(env)
+        root = getattr(self.storage_client, "root", None)
+        if self.storage_client.scheme == "file" and root is not None:
+            # file:// URIs are only readable under the store's root; the runner opens
+            # the same root (the local backend's process shares this filesystem).
+            container_env["SPIKEBATCH_STORAGE_ROOT"] = str(root)
         command = list(spec.container.command) or ["python", "-m", RUNNER_MODULE, mode]
         container = spec.container.model_copy(update={"env": container_env, "command": command})
         container = ContainerSpec.model_validate(container.model_dump())
