@@ -6,7 +6,6 @@ files are never read.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 from pathlib import Path
@@ -75,6 +74,18 @@ def test_environment_without_token_keeps_explicit_token(home):
     assert resolve_credentials(env=env).aws_session_token is None
 
 
+def test_explicit_token_wins_over_environment_token(home):
+    creds = resolve_credentials(aws_session_token="explicit-token", env=ENV)
+    assert (creds.aws_access_key_id, creds.aws_secret_access_key) == (ENV_KEY, ENV_SECRET)
+    assert creds.aws_session_token == "explicit-token"
+    assert creds.aws_source == "environment"
+
+
+def test_explicit_token_wins_over_file_token(aws_file):
+    creds = resolve_credentials(aws_session_token="explicit-token", env={"AWS_PROFILE": "lab"})
+    assert (creds.aws_access_key_id, creds.aws_session_token) == ("AKIALAB", "explicit-token")
+
+
 def test_environment_needs_both_key_and_secret(aws_file):
     creds = resolve_credentials(env={"AWS_ACCESS_KEY_ID": ENV_KEY})
     assert (creds.aws_access_key_id, creds.aws_secret_access_key) == (FILE_KEY, FILE_SECRET)
@@ -123,19 +134,23 @@ def test_nothing_configured_gives_nothing(home):
     assert creds.secret_values == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: adapters/credentials.py _aws_from_file lets configparser errors escape: a credentials "
-    "file without a [section] header crashes with MissingSectionHeaderError, whose text quotes the "
-    "line, i.e. the secret key; raise ConfigError naming the file instead",
-    raises=configparser.Error,
-)
 def test_malformed_credentials_file_is_a_config_error_that_hides_the_secret(home):
     path = write_aws_credentials(home / ".aws" / "credentials", f"aws_secret_access_key = {FILE_SECRET}\n")
     with pytest.raises(ConfigError) as info:
         resolve_credentials(env={})
     assert str(path) in info.value.message
     assert FILE_SECRET not in info.value.message
+
+
+def test_unparsable_line_in_credentials_file_names_the_line_not_its_text(home):
+    path = write_aws_credentials(
+        home / ".aws" / "credentials", f"[default]\naws_access_key_id = {FILE_KEY}\n{FILE_SECRET}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        resolve_credentials(env={})
+    assert str(path) in info.value.message and "line 3" in info.value.message
+    assert FILE_SECRET not in info.value.message and FILE_KEY not in info.value.message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 # --------------------------------------------------------------------------- kubeconfig
@@ -159,12 +174,6 @@ def test_kubeconfig_default_file_when_present(home):
     assert resolve_credentials(env={}).kubeconfig == str(config)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: adapters/credentials.py takes KUBECONFIG.split(':')[0] even when empty, so the common "
-    "`export KUBECONFIG=$KUBECONFIG:/path` (':/path') resolves the kubeconfig to '.'; use the first "
-    "non-empty entry",
-)
 def test_kubeconfig_skips_empty_entries(home):
     creds = resolve_credentials(env={"KUBECONFIG": os.pathsep + "/etc/kube/lab"})
     assert creds.kubeconfig == "/etc/kube/lab"

@@ -2,8 +2,9 @@
 
 AWS keys come from the arguments, then AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN, then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
-~/.aws/credentials, section AWS_PROFILE or "default"). The kubeconfig path comes from
-the argument, then KUBECONFIG (first entry), then ~/.kube/config when it exists.
+~/.aws/credentials, section AWS_PROFILE or "default"). An explicit session token wins
+over one from the environment or the file. The kubeconfig path comes from the
+argument, then KUBECONFIG (first non-empty entry), then ~/.kube/config when it exists.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 
+from ..domain.errors import ConfigError
 from ..domain.redaction import MASK
 
 
@@ -45,12 +47,35 @@ class ResolvedCredentials:
         return [v for v in (self.aws_access_key_id, self.aws_secret_access_key, self.aws_session_token) if v]
 
 
+def _where(exc: configparser.Error) -> str:
+    """Line number(s) of a configparser error, without the line's text."""
+    lineno = getattr(exc, "lineno", None)  # MissingSectionHeaderError, Duplicate*Error
+    errors = getattr(exc, "errors", None)  # ParsingError: [(lineno, line text), ...]
+    if isinstance(lineno, int):
+        lines = [lineno]
+    elif errors:
+        lines = sorted({entry[0] for entry in errors})
+    else:
+        lines = []
+    if not lines:
+        return ""
+    return f" (line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))})"
+
+
 def _aws_from_file(env: Mapping[str, str]) -> tuple[Optional[str], Optional[str], Optional[str], Optional[str]]:
     path = Path(env.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials").expanduser()
     if not path.is_file():
         return None, None, None, None
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path)
+    try:
+        parser.read(path)
+    except configparser.Error as exc:
+        # configparser's messages quote the offending line, which may be a secret key:
+        # name the file and the line numbers only, never the contents.
+        raise ConfigError(
+            f"AWS credentials file {path} is malformed{_where(exc)}; it must be INI with "
+            "[profile] sections of 'aws_access_key_id = ...' lines"
+        ) from None
     section = env.get("AWS_PROFILE") or "default"
     if not parser.has_section(section):
         return None, None, None, None
@@ -75,16 +100,20 @@ def resolve_credentials(
         key, secret, token, source = (
             env["AWS_ACCESS_KEY_ID"],
             env["AWS_SECRET_ACCESS_KEY"],
-            env.get("AWS_SESSION_TOKEN") or aws_session_token,
+            aws_session_token or env.get("AWS_SESSION_TOKEN"),
             "environment",
         )
     else:
         key, secret, token, source = _aws_from_file(env)
+        if source is not None and aws_session_token:
+            token = aws_session_token
 
+    # `export KUBECONFIG=$KUBECONFIG:/path` leaves empty entries: skip them.
+    kube_entries = [entry for entry in env.get("KUBECONFIG", "").split(os.pathsep) if entry]
     if kubeconfig:
         kube = str(Path(kubeconfig).expanduser())
-    elif env.get("KUBECONFIG"):
-        kube = str(Path(env["KUBECONFIG"].split(os.pathsep)[0]).expanduser())
+    elif kube_entries:
+        kube = str(Path(kube_entries[0]).expanduser())
     else:
         default = Path.home() / ".kube" / "config"
         kube = str(default) if default.is_file() else None
