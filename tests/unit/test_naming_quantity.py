@@ -125,10 +125,6 @@ def test_parse_quantity_either_parses_or_raises_value_error(text):
     assert isinstance(value, Decimal)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: quantity regex uses \\d, which matches non-ASCII digits; Kubernetes accepts only 0-9",
-)
 @pytest.mark.parametrize("text", ["\uff12", "\u0661Gi", "\uff18Gi"])  # fullwidth 2, Arabic-Indic 1, fullwidth 8
 def test_parse_quantity_rejects_non_ascii_digits(text):
     with pytest.raises(ValueError):
@@ -162,11 +158,6 @@ def test_cpu_quantity_rejects_non_quantity():
         cpu_quantity("two")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: quantity.py cpu_quantity checks the binary suffix on the unstripped text, "
-    "so '1Gi ' (trailing space) is accepted as a CPU quantity",
-)
 def test_cpu_quantity_rejects_memory_suffix_with_trailing_space():
     with pytest.raises(ValueError, match="memory suffix"):
         cpu_quantity("1Gi ")
@@ -190,11 +181,6 @@ def test_memory_quantity_rejects_sub_byte_suffixes(text):
     assert "Mi" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: memory_quantity promises 'a whole, positive number of bytes' but only rejects the "
-    "m/u/n suffixes: '1e-3' (= '1m') and '0.5' are fractions of a byte and are accepted",
-)
 @pytest.mark.parametrize("text", ["1e-3", "0.5"])
 def test_memory_quantity_rejects_fractions_of_a_byte(text):
     with pytest.raises(ValueError):
@@ -311,11 +297,6 @@ def test_is_rfc1123_label_rejects(value):
     assert not is_rfc1123_label(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: naming.py regexes end in '$', which also matches before a trailing newline "
-    "(use re.fullmatch or \\Z); 'lab\\n' (e.g. from a YAML block scalar) passes as a label",
-)
 @pytest.mark.parametrize("check", [is_rfc1123_label, is_dns_subdomain], ids=["label", "subdomain"])
 def test_name_checks_reject_trailing_newline(check):
     assert not check("lab\n")
@@ -352,16 +333,10 @@ def test_label_key_problem_names_a_bad_prefix(key):
     assert "prefix" in problem and repr(key.rpartition("/")[0]) in problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: naming.py label_key_problem skips the prefix check when the prefix is empty, "
-    "so '/foo' passes; Kubernetes requires a non-empty prefix before '/'",
-)
 def test_label_key_problem_rejects_empty_prefix():
     assert label_key_problem("/foo") is not None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: label regexes in naming.py accept a trailing newline ('$' vs '\\Z')")
 def test_label_checks_reject_trailing_newline():
     assert label_key_problem("app\n") is not None
     assert label_value_problem("v1\n") is not None
@@ -384,3 +359,17 @@ def test_spikebatch_labels_are_valid_label_keys():
         assert label_key_problem(key) is None
     assert MANAGED_BY_LABEL == "app.kubernetes.io/managed-by"
     assert MANAGED_BY_VALUE == "spikebatch"
+
+
+def test_label_key_problem_empty_prefix_message_says_what_to_do():
+    problem = label_key_problem("/foo")
+    assert "'/foo'" in problem and "empty prefix" in problem
+
+
+@pytest.mark.parametrize(("text", "ok"), [("0.3Ki", False), ("1.5Ki", True), ("1e0", True), ("2.5", False)])
+def test_memory_quantity_whole_bytes_after_scaling(text, ok):
+    if ok:
+        assert memory_quantity(text) == text
+    else:
+        with pytest.raises(ValueError, match="whole number of bytes"):
+            memory_quantity(text)

@@ -22,9 +22,11 @@ _TOKEN_LEN = 6
 #: Room left for "-" + token.
 MAX_PREFIX_LEN = MAX_JOB_NAME - 1 - _TOKEN_LEN
 
-_RFC1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Always used with fullmatch: "$" would also match before a trailing newline, letting
+# "lab\n" (a YAML block scalar) through.
+_RFC1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def normalize_name_prefix(raw: str) -> str:
@@ -40,19 +42,21 @@ def normalize_name_prefix(raw: str) -> str:
 
 
 def is_rfc1123_label(value: str) -> bool:
-    return len(value) <= 63 and bool(_RFC1123_LABEL.match(value))
+    return len(value) <= 63 and bool(_RFC1123_LABEL.fullmatch(value))
 
 
 def is_dns_subdomain(value: str) -> bool:
-    return len(value) <= 253 and bool(_DNS_SUBDOMAIN.match(value))
+    return len(value) <= 253 and bool(_DNS_SUBDOMAIN.fullmatch(value))
 
 
 def label_key_problem(key: str) -> str | None:
     """Why ``key`` is not a valid Kubernetes label key, or None."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and not is_dns_subdomain(prefix):
+    prefix, slash, name = key.rpartition("/")
+    if slash and not prefix:
+        return f"label key {key!r} has an empty prefix before '/'; drop the '/' or add a DNS subdomain"
+    if slash and not is_dns_subdomain(prefix):
         return f"label key prefix {prefix!r} must be a lower-case DNS subdomain"
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         return (
             f"label key {key!r} must be 1-63 characters of [A-Za-z0-9-_.], "
             "starting and ending with a letter or digit"
@@ -64,7 +68,7 @@ def label_value_problem(value: str) -> str | None:
     """Why ``value`` is not a valid Kubernetes label value, or None."""
     if value == "":
         return None
-    if len(value) > 63 or not _LABEL_NAME.match(value):
+    if len(value) > 63 or not _LABEL_NAME.fullmatch(value):
         return (
             f"label value {value!r} must be at most 63 characters of [A-Za-z0-9-_.], "
             "starting and ending with a letter or digit"
