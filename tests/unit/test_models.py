@@ -150,7 +150,6 @@ def test_container_spec_rejects_env_names(name):
     assert repr(name) in msg and "[-._a-zA-Z][-._a-zA-Z0-9]*" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: models.py _ENV_NAME ends in '$', so 'FOO\\n' passes as an env name")
 def test_container_spec_rejects_env_name_with_trailing_newline():
     with pytest.raises(ValidationError):
         ContainerSpec(env={"FOO\n": "v"})
@@ -298,16 +297,19 @@ def test_volume_mount_spec_rejects_relative_mount_path(path):
     assert problems(info)["mount_path"] == f"Value error, mount_path {path!r} must be an absolute path"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: models.py VolumeMountSpec does not validate secret_name / pvc_name as Kubernetes "
-    "names (SecretEnvRef does): '' counts as a source and 'My Secret' reaches the manifest",
-)
 @pytest.mark.parametrize("field", ["secret_name", "pvc_name"])
 @pytest.mark.parametrize("value", ["", "My Secret"])
 def test_volume_mount_spec_rejects_invalid_source_names(field, value):
     with pytest.raises(ValidationError):
         VolumeMountSpec(name="v", mount_path="/v", **{field: value})
+
+
+@pytest.mark.parametrize(("field", "what"), [("secret_name", "secret name"), ("pvc_name", "PVC name")])
+def test_volume_mount_spec_source_name_problem_names_the_field(field, what):
+    with pytest.raises(ValidationError) as info:
+        VolumeMountSpec(name="v", mount_path="/v", **{field: "My Secret"})
+    loc, msg = one_problem(info)
+    assert loc == field and f"{what} 'My Secret'" in msg and "DNS subdomain" in msg
 
 
 # --------------------------------------------------------------------------- NamespaceHookSpec
@@ -419,12 +421,14 @@ def test_storage_path_templates_reject_bad_templates_naming_the_category(fields,
     assert expected in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: models.py StoragePathTemplates._placeholders lets string.Formatter's ValueError "
-    "escape, so a malformed template reports \"expected '}' before end of string\" without naming "
-    "which template is broken",
-)
+@pytest.mark.parametrize("template", ["{prefix}logs/{run_id!x}/", "{prefix}logs/{run_id:%}/", "{prefix}logs/{run_id}}/"])
+def test_storage_path_templates_template_that_cannot_render_names_the_category(template):
+    with pytest.raises(ValidationError) as info:
+        StoragePathTemplates(logs=template)
+    _, msg = one_problem(info)
+    assert "'logs'" in msg and "malformed" in msg
+
+
 def test_storage_path_templates_malformed_template_names_the_category():
     with pytest.raises(ValidationError) as info:
         StoragePathTemplates(logs="{prefix}logs/{run_id/")
@@ -521,11 +525,6 @@ def test_job_spec_rejects_namespace(namespace):
     assert "RFC 1123 label" in msg and repr(namespace) in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: is_rfc1123_label uses '$' so namespace 'lab\\n' (a YAML '|' block scalar) validates "
-    "and only the API server rejects it",
-)
 def test_job_spec_rejects_namespace_with_trailing_newline():
     with pytest.raises(ValidationError):
         JobSpec(namespace="lab\n")
@@ -559,11 +558,6 @@ def test_job_spec_rejects_bad_labels(labels, expected):
     assert expected in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: models.py JobSpec._labels_before turns a YAML null (`owner:`) into the label value "
-    "'None'; it should be rejected or become ''",
-)
 def test_job_spec_null_label_value_does_not_become_text_none():
     try:
         job = JobSpec(labels={"owner": None})
@@ -716,6 +710,34 @@ def test_cluster_profile_rejects_bad_namespace_and_labels():
     found = problems(info)
     assert "RFC 1123 label" in found["namespace"]
     assert "label key 'x y'" in found["labels"]
+
+
+def test_cluster_profile_labels_yaml_scalars_become_text_like_job_spec():
+    labels = {"owner": "alice", "gpu": True, "batch": 3, "cold": False}
+    assert ClusterProfile(name="p", labels=labels).labels == JobSpec(labels=labels).labels == {
+        "owner": "alice", "gpu": "true", "batch": "3", "cold": "false"
+    }
+
+
+def test_cluster_profile_null_label_value_is_rejected_like_job_spec():
+    with pytest.raises(ValidationError) as info:
+        ClusterProfile(name="p", labels={"owner": None})
+    loc, msg = one_problem(info)
+    assert loc == "labels" and "'owner'" in msg and "null" in msg
+
+
+@pytest.mark.parametrize("namespace", ["Lab", "lab_ns", "", "lab\n", "-lab", "x" * 64])
+def test_cluster_profile_namespace_hook_keys_must_be_namespace_names(namespace):
+    with pytest.raises(ValidationError) as info:
+        ClusterProfile(name="p", namespace_hooks={namespace: {}})
+    loc, msg = one_problem(info)
+    assert loc == "namespace_hooks"
+    assert repr(namespace) in msg and "RFC 1123 label" in msg
+
+
+def test_cluster_profile_namespace_hook_keys_accept_namespace_names():
+    profile = ClusterProfile(name="p", namespace_hooks={"lab": {}, "braingeneers-2": {}})
+    assert set(profile.namespace_hooks) == {"lab", "braingeneers-2"}
 
 
 def test_cluster_profile_nested_sections_are_validated():

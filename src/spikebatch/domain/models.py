@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError
 from .naming import (
+    is_dns_subdomain,
     is_rfc1123_label,
     label_key_problem,
     label_value_problem,
@@ -27,7 +28,20 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 BackendName = Literal["kubernetes", "kubectl", "local"]
 StorageBackendName = Literal["boto3", "minio", "local"]
 
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+#: Used with fullmatch: "$" would also match before a trailing newline.
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
+def _check_namespace(value: str, what: str = "namespace") -> str:
+    if not is_rfc1123_label(value):
+        raise ValueError(f"{what} {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
+    return value
+
+
+def _check_dns_subdomain(value: str, what: str) -> str:
+    if not is_dns_subdomain(value):
+        raise ValueError(f"{what} {value!r} must be a lower-case DNS subdomain")
+    return value
 
 
 class _Model(BaseModel):
@@ -48,11 +62,7 @@ class SecretEnvRef(_Model):
     @field_validator("secret_name")
     @classmethod
     def _secret_name(cls, value: str) -> str:
-        from .naming import is_dns_subdomain
-
-        if not is_dns_subdomain(value):
-            raise ValueError(f"secret name {value!r} must be a lower-case DNS subdomain")
-        return value
+        return _check_dns_subdomain(value, "secret name")
 
 
 EnvValue = Union[str, SecretEnvRef]
@@ -60,7 +70,7 @@ EnvValue = Union[str, SecretEnvRef]
 
 def _check_env(env: Dict[str, Any]) -> Dict[str, Any]:
     for name in env:
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise ValueError(
                 f"environment variable name {name!r} must match [-._a-zA-Z][-._a-zA-Z0-9]*"
             )
@@ -166,6 +176,16 @@ class VolumeMountSpec(_Model):
             raise ValueError(f"mount_path {value!r} must be an absolute path")
         return value
 
+    @field_validator("secret_name")
+    @classmethod
+    def _secret_name(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_dns_subdomain(value, "secret name")
+
+    @field_validator("pvc_name")
+    @classmethod
+    def _pvc_name(cls, value: Optional[str]) -> Optional[str]:
+        return None if value is None else _check_dns_subdomain(value, "PVC name")
+
     @model_validator(mode="after")
     def _one_source(self) -> "VolumeMountSpec":
         if (self.secret_name is None) == (self.pvc_name is None):
@@ -220,7 +240,10 @@ class StoragePathTemplates(_Model):
         }
         for category, needed in required.items():
             template = getattr(self, category)
-            used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            try:
+                used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+            except ValueError as exc:  # e.g. "{run_id/": expected '}' before end of string
+                raise ValueError(f"storage template {category!r} is malformed: {exc}") from None
             unknown = used - _PLACEHOLDERS
             if unknown:
                 raise ValueError(
@@ -233,6 +256,10 @@ class StoragePathTemplates(_Model):
                     f"storage template {category!r} must contain "
                     + ", ".join("{" + m + "}" for m in sorted(missing))
                 )
+            try:  # conversions and format specs ("{run_id!x}") only fail when rendered
+                template.format(prefix="s3://b/", run_id="r", filename="f")
+            except (ValueError, KeyError, IndexError, AttributeError) as exc:
+                raise ValueError(f"storage template {category!r} is malformed: {exc}") from None
         for category in ("outputs", "logs"):
             if not getattr(self, category).endswith("/"):
                 raise ValueError(f"storage template {category!r} must end with '/'")
@@ -271,12 +298,44 @@ class PolicyConfig(_Model):
     max_limit_request_ratio: float = Field(default=4.0, ge=1.0)
 
 
+def _coerce_labels(value: Any) -> Any:
+    # YAML turns `gpu: true` or `batch: 3` into bool/int; a user means the text. A YAML
+    # null (`owner:`) is almost always a forgotten value: say so rather than guess.
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, val in value.items():
+        if val is None:
+            raise ValueError(
+                f"label {key!r} has no value (YAML null); write {key}: \"\" for an empty value"
+            )
+        if isinstance(val, bool):
+            val = str(val).lower()
+        elif isinstance(val, (int, float)):
+            val = str(val)
+        out[key] = val
+    return out
+
+
+def check_labels(labels: Dict[str, str]) -> Dict[str, str]:
+    for key, val in labels.items():
+        problem = label_key_problem(key) or label_value_problem(val)
+        if problem:
+            raise ValueError(problem)
+    return labels
+
+
+#: Kubernetes labels as written in YAML: scalar values become text, then every key and
+#: value is checked. Shared by JobSpec and ClusterProfile.
+Labels = Annotated[Dict[str, str], BeforeValidator(_coerce_labels), AfterValidator(check_labels)]
+
+
 class JobSpec(_Model):
     """High-level description of a Kubernetes batch job."""
 
     name_prefix: str = "analysis-job"
     namespace: str = "default"
-    labels: Dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     container: ContainerSpec = Field(default_factory=ContainerSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     volumes: List[VolumeMountSpec] = Field(default_factory=list)
@@ -299,21 +358,7 @@ class JobSpec(_Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        if not is_rfc1123_label(value):
-            raise ValueError(f"namespace {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
-        return value
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _labels_before(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-        return value
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, value: Dict[str, str]) -> Dict[str, str]:
-        return check_labels(value)
+        return _check_namespace(value)
 
     @model_validator(mode="after")
     def _unique_volumes(self) -> "JobSpec":
@@ -322,14 +367,6 @@ class JobSpec(_Model):
         if dupes:
             raise ValueError(f"volume names must be unique; repeated: {', '.join(dupes)}")
         return self
-
-
-def check_labels(labels: Dict[str, str]) -> Dict[str, str]:
-    for key, val in labels.items():
-        problem = label_key_problem(key) or label_value_problem(val)
-        if problem:
-            raise ValueError(problem)
-    return labels
 
 
 class ClusterProfile(_Model):
@@ -351,7 +388,7 @@ class ClusterProfile(_Model):
     storage_backend: StorageBackendName = "boto3"
     #: Root folder of the local backend's job state (None: the user's state folder).
     local_state_dir: Optional[str] = None
-    labels: Dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     affinity: Optional[Dict[str, Any]] = None
     tolerations: List[Dict[str, Any]] = Field(default_factory=list)
     #: Image per image profile, e.g. {"cpu": "...", "gpu": "..."}.
@@ -368,14 +405,14 @@ class ClusterProfile(_Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        if not is_rfc1123_label(value):
-            raise ValueError(f"namespace {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
-        return value
+        return _check_namespace(value)
 
-    @field_validator("labels")
+    @field_validator("namespace_hooks")
     @classmethod
-    def _labels(cls, value: Dict[str, str]) -> Dict[str, str]:
-        return check_labels(value)
+    def _namespace_hooks(cls, value: Dict[str, NamespaceHookSpec]) -> Dict[str, NamespaceHookSpec]:
+        for namespace in value:
+            _check_namespace(namespace, "namespace_hooks key")
+        return value
 
     @field_validator("default_s3_prefix")
     @classmethod
