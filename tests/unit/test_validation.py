@@ -161,14 +161,38 @@ def test_missing_required_field_has_plain_message():
     assert info.value.problems == ["name: required field is missing"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: validation.py _location keeps pydantic's union-member tags, so one bad env value "
-    "gives two lines with made-up paths 'container.env.X.str' and 'container.env.X.SecretEnvRef...'",
-)
 def test_bad_secret_reference_is_one_problem_at_the_env_variable():
     problems = validation_problems({"container": {"env": {"X": {"secret_name": "Bad Name", "key": "k"}}}})
     assert len(problems) == 1, problems
     assert problems[0].startswith("container.env.X")
     assert ".str" not in problems[0] and "SecretEnvRef" not in problems[0]
     assert "'Bad Name'" in problems[0]
+
+
+def test_value_of_no_allowed_type_is_one_problem_at_the_env_variable():
+    problems = validation_problems({"container": {"env": {"X": [1, 2]}}})
+    assert len(problems) == 1, problems
+    location, message = problems[0].split(": ", 1)
+    assert location == "container.env.X"
+    assert "valid string" in message and "valid dictionary" in message
+
+
+def test_env_variable_named_like_a_union_tag_keeps_its_name():
+    problems = validation_problems({"container": {"env": {"str": {"secret_name": "Bad Name", "key": "k"}}}})
+    assert problems == ["container.env.str.secret_name: secret name 'Bad Name' must be a lower-case DNS subdomain"]
+
+
+def test_every_problem_inside_a_secret_reference_is_kept_without_union_tags():
+    problems = validation_problems({"container": {"env": {"S": {"secret_name": "s", "bogus": 1}}}})
+    assert sorted(problems) == [
+        "container.env.S.bogus: unknown field; remove it or check its spelling",
+        "container.env.S.key: required field is missing",
+    ]
+
+
+def test_summarize_without_model_drops_union_tags_in_profile_hooks():
+    with pytest.raises(ValidationError) as info:
+        ClusterProfile(name="p", namespace_hooks={"lab": {"env_defaults": {"A": {"key": "k"}}}})
+    assert summarize_validation_errors(info.value, root="profile") == [
+        "profile.namespace_hooks.lab.env_defaults.A.secret_name: required field is missing"
+    ]
