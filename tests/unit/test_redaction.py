@@ -47,15 +47,52 @@ def test_non_sensitive_key_names(key):
     assert not is_sensitive_key(key)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: redaction.py _WORD_SPLIT only splits lower->Upper, so camelCase after an acronym "
-    "('DBPassword', 'JWTToken', 'APIKey') is one word and its value is shown; also split "
-    "(?<=[A-Z])(?=[A-Z][a-z])",
-)
 @pytest.mark.parametrize("key", ["DBPassword", "JWTToken", "APIKey"])
 def test_sensitive_key_after_acronym(key):
     assert redact_sensitive_map({key: "hunter2-value"}) == {key: MASK}
+
+
+@pytest.mark.parametrize(
+    "key", ["secretName", "secret_name", "SECRET_NAME", "secretKeyRef", "secretRef", "tokenSecretName", "api_key_name"]
+)
+def test_keys_naming_a_secret_are_not_secret(key):
+    assert not is_sensitive_key(key)
+    assert redact_sensitive_map({key: "s3-creds"}) == {key: "s3-creds"}
+
+
+def test_redacted_job_manifest_keeps_secret_references():
+    manifest = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "env": [
+                                {"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI"},
+                                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                                {"name": "S3_SECRET_NAME", "value": "s3-creds"},
+                            ],
+                            "envFrom": [{"secretRef": {"name": "lab-env"}}],
+                        }
+                    ],
+                    "volumes": [{"name": "creds", "secret": {"secretName": "s3-creds", "optional": False}}],
+                    "imagePullSecrets": [{"name": "ghcr-pull"}],
+                }
+            }
+        },
+        "api_token": "tok-123456",
+        "password": "hunter2",
+    }
+    out = redact_sensitive_map(manifest)
+    pod = out["spec"]["template"]["spec"]
+    env = pod["containers"][0]["env"]
+    assert env[0]["value"] == MASK
+    assert env[1]["valueFrom"] == {"secretKeyRef": {"name": "db", "key": "password"}}
+    assert env[2]["value"] == "s3-creds"
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "lab-env"}}]
+    assert pod["volumes"][0]["secret"] == {"secretName": "s3-creds", "optional": False}
+    assert pod["imagePullSecrets"] == [{"name": "ghcr-pull"}]
+    assert out["api_token"] == MASK and out["password"] == MASK
 
 
 def test_masks_values_of_sensitive_keys_and_keeps_the_rest():

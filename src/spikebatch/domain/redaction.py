@@ -10,7 +10,12 @@ MASK = "***REDACTED***"
 #: Keys whose values are secret by name. Matched as whole words of the key, so
 #: "AWS_SECRET_ACCESS_KEY" and "api-token" match but "monkey" or "keyboard" do not.
 _SENSITIVE_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "CREDENTIALS")
-_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])")
+#: A key ending in one of these *names* a secret ("secretName", "secret_name",
+#: "secretKeyRef"): its value is a reference a user needs to see, not a secret.
+_REFERENCE_WORDS = ("NAME", "NAMES", "REF", "REFS")
+#: Word boundaries: separators, lower->Upper ("apiKey") and the end of an acronym before
+#: a capitalised word ("APIKey", "DBPassword", "JWTToken").
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 #: Secret values shorter than this are not masked inside other text: masking "a" would
 #: shred every message while protecting nothing.
@@ -21,7 +26,7 @@ def is_sensitive_key(key: str) -> bool:
     words = [w.upper() for w in _WORD_SPLIT.split(str(key)) if w]
     # A bare "key" names *which* entry of a secret is meant (secretKeyRef.key, an S3
     # object key), not a secret value, so it alone does not make a value secret.
-    if words == ["KEY"]:
+    if words == ["KEY"] or (words and words[-1] in _REFERENCE_WORDS):
         return False
     return any(word in words for word in _SENSITIVE_WORDS)
 
