@@ -363,14 +363,30 @@ def test_malformed_parent_is_named(env, xdg):
     assert info.value.message.startswith(f"{parent}: line 2, column 1:")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: adapters/profile_files.py load_cluster_profile seeds the loop check with the file's "
-    "stem, so a file ./nrp.yaml with `extends: nrp` (the built-in) is reported as a loop "
-    "'nrp -> nrp'; seed it with the resolved path instead",
-)
 def test_file_named_like_its_parent_can_extend_it(tmp_path, env):
     path = write(tmp_path / "site", "nrp.yaml", "extends: nrp\ndefault_s3_prefix: s3://lab-bucket/\n")
     profile = load_cluster_profile(path, env=env)
     assert profile.namespace == "braingeneers"
     assert profile.default_s3_prefix == "s3://lab-bucket/"
+
+
+def test_file_named_like_its_parent_works_from_a_relative_path(tmp_path, env, monkeypatch):
+    write(tmp_path / "site", "nrp.yaml", "extends: nrp\ndefault_s3_prefix: s3://lab-bucket/\n")
+    monkeypatch.chdir(tmp_path / "site")
+    profile = load_cluster_profile("./nrp.yaml", env=env)
+    assert (profile.name, profile.namespace) == ("nrp", "braingeneers")
+
+
+def test_explicit_file_reached_again_by_name_is_a_loop(env, xdg):
+    path = write(user_dir(xdg), "a.yaml", "extends: b\n")
+    write(user_dir(xdg), "b.yaml", "extends: a\n")
+    with pytest.raises(ConfigError) as info:
+        load_cluster_profile(path, env=env)
+    assert "extend each other in a loop (a -> b -> a)" in info.value.message
+
+
+def test_user_profile_extending_its_own_name_is_a_loop(env, xdg):
+    # A user profile shadows the built-in of the same name, so `extends: nrp` finds itself.
+    write(user_dir(xdg), "nrp.yaml", "extends: nrp\n")
+    with pytest.raises(ConfigError, match=r"loop \(nrp -> nrp\)"):
+        load_profile_from_name("nrp", env=env)

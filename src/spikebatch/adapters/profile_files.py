@@ -73,17 +73,22 @@ def _read_yaml(text: str, source: str) -> Dict[str, Any]:
     return data
 
 
-def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str]:
-    """(yaml text, source description) for a profile name."""
+def _file_identity(path: Path) -> str:
+    """What makes two profile sources the same file, however they were reached."""
+    return f"file:{path.resolve()}"
+
+
+def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str]:
+    """(yaml text, source description, source identity) for a profile name."""
     for folder in user_profile_dirs(env):
         for suffix in _SUFFIXES:
             path = folder / f"{name}{suffix}"
             if path.is_file():
-                return path.read_text(encoding="utf-8"), str(path)
+                return path.read_text(encoding="utf-8"), str(path), _file_identity(path)
     for suffix in _SUFFIXES:
         entry = _builtin_dir() / f"{name}{suffix}"
         if entry.is_file():
-            return entry.read_text(encoding="utf-8"), f"built-in profile {name!r}"
+            return entry.read_text(encoding="utf-8"), f"built-in profile {name!r}", f"built-in:{name}"
     known = ", ".join(available_profiles(env))
     raise ProfileNotFoundError(
         f"unknown profile {name!r}; known profiles: {known} "
@@ -101,16 +106,22 @@ def _deep_merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any
     return merged
 
 
-def _resolve(data: Dict[str, Any], source: str, env: Optional[Dict[str, str]], seen: Tuple[str, ...]) -> Dict[str, Any]:
+def _resolve(
+    data: Dict[str, Any], source: str, env: Optional[Dict[str, str]], seen: Tuple[Tuple[str, str], ...]
+) -> Dict[str, Any]:
+    """Merge ``data`` onto the profile it extends. ``seen`` holds (identity, name) of each
+    profile on the chain so far: a loop is the same *source* twice (a file ./nrp.yaml may
+    extend the built-in nrp), not the same name."""
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str):
         raise ConfigError(f"{source}: extends must be a profile name")
-    if parent in seen:
-        raise ConfigError(f"{source}: profiles extend each other in a loop ({' -> '.join([*seen, parent])})")
-    text, parent_source = _find(parent, env)
-    base = _resolve(_read_yaml(text, parent_source), parent_source, env, (*seen, parent))
+    text, parent_source, identity = _find(parent, env)
+    if identity in {seen_identity for seen_identity, _ in seen}:
+        names = [name for _, name in seen]
+        raise ConfigError(f"{source}: profiles extend each other in a loop ({' -> '.join([*names, parent])})")
+    base = _resolve(_read_yaml(text, parent_source), parent_source, env, (*seen, (identity, parent)))
     base.pop("name", None)
     return _deep_merge(base, data)
 
@@ -129,11 +140,12 @@ def load_cluster_profile(path: str | os.PathLike, env: Optional[Dict[str, str]] 
     if not file.is_file():
         raise ConfigError(f"profile file {str(file)!r} does not exist; check the --profile-file path")
     data = _read_yaml(file.read_text(encoding="utf-8"), str(file))
-    return _to_profile(_resolve(data, str(file), env, (file.stem,)), str(file), file.stem)
+    seen = ((_file_identity(file), file.stem),)
+    return _to_profile(_resolve(data, str(file), env, seen), str(file), file.stem)
 
 
 def load_profile_from_name(name: str, env: Optional[Dict[str, str]] = None) -> ClusterProfile:
     """Load a built-in or user profile by name; an unknown name lists the known ones."""
-    text, source = _find(name, env)
+    text, source, identity = _find(name, env)
     data = _read_yaml(text, source)
-    return _to_profile(_resolve(data, source, env, (name,)), source, name)
+    return _to_profile(_resolve(data, source, env, ((identity, name),)), source, name)
