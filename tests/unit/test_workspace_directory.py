@@ -218,6 +218,11 @@ def test_save_copies_and_replaces_an_older_copy(ws: DirectoryWorkspace, tmp_path
     assert ws.get("rec1", "only-in-copy") is None
 
 
+def test_empty_workspace_saves_into_a_new_nested_folder(tmp_path: Path) -> None:
+    DirectoryWorkspace(tmp_path / "empty").save(tmp_path / "new" / "deep")
+    assert DirectoryWorkspace.load(tmp_path / "new" / "deep").list_namespaces() == []
+
+
 def test_save_leaves_unrelated_files_and_refuses_foreign_items(ws: DirectoryWorkspace, tmp_path: Path) -> None:
     ws.store("a", "k", 1)
     bundle = tmp_path / "bundle"

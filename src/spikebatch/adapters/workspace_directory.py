@@ -220,6 +220,7 @@ class DirectoryWorkspace:
             stale = previous.files()[1:]
         elif (target / ITEMS_DIR).exists():
             raise SpikebatchError(f"{target} has an '{ITEMS_DIR}' folder but no {INDEX_NAME}; not overwriting it")
+        target.mkdir(parents=True, exist_ok=True)
         copy = DirectoryWorkspace.__new__(DirectoryWorkspace)
         copy.path, copy.workspace_id, copy.name, copy.created_at = target, self.workspace_id, self.name, self.created_at
         copy._namespaces = json.loads(json.dumps(self._namespaces))
