@@ -16,13 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+import spikelab.workspace as spikelab_workspace  # test extras: a missing SpikeLab fails, never skips
 
 from spikebatch.adapters.workspace_directory import DirectoryWorkspace, DirectoryWorkspaceCodec
 from spikebatch.adapters.workspace_spikelab import SpikeLabWorkspaceCodec
 from spikebatch.domain.errors import ConfigError, UnsafePathError
 from spikebatch.ports.workspace import WorkspaceCodec
-
-spikelab_workspace = pytest.importorskip("spikelab.workspace")
 
 
 @dataclass
@@ -158,12 +157,25 @@ def test_unsafe_names_are_refused_and_nothing_lands_outside(env: CodecEnv, tmp_p
     assert "escape" not in os.listdir(tmp_path / "jobs")
 
 
-def test_opening_a_folder_without_a_workspace_says_so(env: CodecEnv, tmp_path: Path) -> None:
+def test_empty_folder_opens_a_new_workspace_but_is_no_result(env: CodecEnv, tmp_path: Path) -> None:
+    # A sorting job starts its result workspace by opening an empty folder.
+    fresh = env.codec.open(tmp_path / "results")
+    assert fresh.list_namespaces() == []
+    fresh.store("rec1", "ids", IDS)
+    env.codec.commit(fresh, tmp_path / "results")
+    np.testing.assert_array_equal(env.codec.load_result(tmp_path / "results").get("rec1", "ids"), IDS)
+    # Retrieving from a folder where no workspace came back is an error, not an empty result.
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError):
-        env.codec.open(tmp_path / "empty")
-    with pytest.raises(ConfigError):
         env.codec.load_result(tmp_path / "empty")
+
+
+def test_folder_with_other_files_is_not_taken_for_a_workspace(env: CodecEnv, tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a workspace")
+    with pytest.raises(ConfigError):
+        env.codec.open(tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "not a workspace"
 
 
 def test_spikelab_workspace_carries_spikedata(tmp_path: Path) -> None:

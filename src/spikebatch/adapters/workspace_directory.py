@@ -323,6 +323,11 @@ class DirectoryWorkspaceCodec:
         return self.commit(self._as_workspace(workspace), folder)
 
     def open(self, folder: Path) -> DirectoryWorkspace:
+        # A missing or empty folder opens as a new, empty workspace (a sorting job
+        # starts its result workspace this way); any other folder must hold one.
+        folder = Path(folder)
+        if not folder.exists() or not any(folder.iterdir()):
+            return DirectoryWorkspace(folder)
         return DirectoryWorkspace.load(folder)
 
     def commit(self, workspace: Any, folder: Path) -> list[Path]:

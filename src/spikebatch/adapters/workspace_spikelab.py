@@ -86,7 +86,12 @@ class SpikeLabWorkspaceCodec:
         return written
 
     def open(self, folder: Path) -> Any:
-        return self._load(Path(folder))
+        # A missing or empty folder opens as a new, empty workspace (a sorting job
+        # starts its result workspace this way); any other folder must hold one.
+        folder = Path(folder)
+        if not folder.exists() or not any(folder.iterdir()):
+            return _analysis_workspace_class()()
+        return self._load(folder)
 
     def commit(self, workspace: Any, folder: Path) -> list[Path]:
         cls = _analysis_workspace_class()
