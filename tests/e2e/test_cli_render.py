@@ -52,11 +52,21 @@ def test_render_job_prints_a_manifest_kubernetes_validate_accepts(profile: str) 
 
 @pytest.mark.parametrize("program", ["spikebatch", "spikelab-batch-jobs"])
 def test_both_console_scripts_are_the_same_program(program: str) -> None:
-    exe = shutil.which(program)
-    assert exe, f"console script {program} is not installed; run pip install -e ."
-    result = run_cli("render-job", "--job-config", str(EXAMPLE), program=[exe])
+    # Run each console script as spikebatch's own metadata declares it: PyPI's spikelab
+    # (a test extra) ships a `spikelab-batch-jobs` script of its own, and whichever
+    # package was installed last owns that name on PATH.
+    from importlib.metadata import distribution
+
+    scripts = {ep.name: ep.value for ep in distribution("spikebatch").entry_points if ep.group == "console_scripts"}
+    assert scripts[program] == "spikebatch.entrypoints.cli:main"
+    launcher = f"import sys; from spikebatch.entrypoints.cli import main; sys.argv[0] = {program!r}; main()"
+    result = run_cli("render-job", "--job-config", str(EXAMPLE), program=[sys.executable, "-c", launcher])
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["kind"] == "Job"
+    if program == "spikebatch":
+        exe = shutil.which(program)
+        assert exe, "console script spikebatch is not installed; run pip install -e ."
+        assert yaml.safe_load(run_cli("render-job", "--job-config", str(EXAMPLE), program=[exe]).stdout)["kind"] == "Job"
 
 
 def test_global_profile_option_before_the_command() -> None:

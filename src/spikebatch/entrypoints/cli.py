@@ -1,17 +1,30 @@
 """The ``spikebatch`` (alias ``spikelab-batch-jobs``) command line.
 
-stdout carries the data (manifests, KEY=VALUE lines); stderr carries everything meant
-for a person, so scripts can parse stdout safely.
+stdout carries the data (manifests, KEY=VALUE lines, tables, or one JSON document with
+``--output json``); stderr carries everything meant for a person (progress, status,
+policy findings, ``error:`` lines), so scripts can parse stdout safely.
+
+Exit codes: 0 ok, 1 job failed, 2 usage / config / policy error, 3 backend or storage
+unavailable, 4 timeout (70: a bug in spikebatch). Every error is one line; ``--debug``
+adds the traceback.
+
+Start-up matters (``spikebatch --help`` is typed a lot): this module and the command
+modules import only typer and the standard library at load time; everything else
+(pydantic models, rich, the adapters and their cloud clients) is imported inside the
+command that needs it. Help is click's plain formatting for the same reason (typer's
+rich help would import rich and markdown-it on every ``--help``).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, List, Optional
 
 import typer
 
-from .cli_common import STATE, emit, run_guarded, say
+from . import cli_jobs, cli_listing, cli_workflows
+from .cli_common import OUTPUT_FORMATS, STATE
 
 app = typer.Typer(
     name="spikebatch",
@@ -19,102 +32,78 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    epilog="Exit codes: 0 ok, 1 job failed, 2 usage/config/policy error, 3 backend or storage unavailable, 4 timeout.",
 )
-
-ProfileOpt = typer.Option(None, "--profile", help="Profile name (built-in or user).")
-ProfileFileOpt = typer.Option(None, "--profile-file", help="Path to a profile YAML file.")
 
 
 @app.callback()
 def _global(
-    profile: Optional[str] = typer.Option(None, "--profile", help="Profile name (built-in or user)."),
-    profile_file: Optional[Path] = typer.Option(None, "--profile-file", help="Path to a profile YAML file."),
-    kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="Kubeconfig for cluster profiles."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No human-oriented output on stderr."),
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile name (built-in or user); default: local.")] = None,
+    profile_file: Annotated[Optional[Path], typer.Option("--profile-file", help="Path to a profile YAML file.")] = None,
+    kubeconfig: Annotated[Optional[Path], typer.Option("--kubeconfig", help="Kubeconfig for cluster profiles.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="text or json, for every command.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, status or notes on stderr (errors still show).")] = False,
 ) -> None:
     STATE.profile = profile
     STATE.profile_file = str(profile_file) if profile_file else None
-    STATE.kubeconfig = str(kubeconfig) if kubeconfig else None
+    STATE.kubeconfig = str(Path(kubeconfig).expanduser().resolve()) if kubeconfig else None
     STATE.debug = debug
     STATE.quiet = quiet
+    if output is not None:
+        if output.lower() not in OUTPUT_FORMATS:
+            raise typer.BadParameter(f"{output!r} is not one of: {', '.join(OUTPUT_FORMATS)}", param_hint="--output")
+        STATE.output = output.lower()
 
 
-def _load_profile(profile: Optional[str], profile_file: Optional[Path]):
-    from ..domain.errors import ConfigError
-    from ..profiles import load_cluster_profile, load_profile_from_name
-
-    name = profile or STATE.profile
-    file = str(profile_file) if profile_file else STATE.profile_file
-    if name and file:
-        raise ConfigError("give either --profile or --profile-file, not both")
-    if file:
-        return load_cluster_profile(file)
-    return load_profile_from_name(name or "local")
+cli_jobs.register(app)
+cli_workflows.register(app)
+cli_listing.register(app)
 
 
-@app.command("render-job")
-def render_job(
-    job_config: Path = typer.Option(..., "--job-config", help="Job config YAML (a JobSpec)."),
-    profile: Optional[str] = ProfileOpt,
-    profile_file: Optional[Path] = ProfileFileOpt,
-    image_profile: Optional[str] = typer.Option(None, "--image-profile", help="Which profile image: cpu or gpu."),
-    image: Optional[str] = typer.Option(None, "--image", help="Container image (overrides the profile's)."),
-    output_manifest: Optional[Path] = typer.Option(None, "--output-manifest", help="Write the manifest here."),
-) -> None:
-    """Render the Kubernetes Job manifest for a job config, without submitting it."""
-
-    def action() -> None:
-        from ..application.job_config import apply_image_choice, load_job_config
-        from ..domain.manifest import manifest_to_yaml, render_job_manifest
-        from ..domain.naming import make_job_name, new_run_id
-        from ..domain.policy import evaluate_policy, summarize_preflight
-
-        if output_manifest:
-            _check_output_folder(output_manifest)
-        prof = _load_profile(profile, profile_file)
-        spec = apply_image_choice(load_job_config(job_config), image=image, image_profile=image_profile)
-        run_id = new_run_id()
-        job_name = make_job_name(spec.name_prefix)
-        manifest = render_job_manifest(job_name, spec, prof, run_id)
-        summary = summarize_preflight(evaluate_policy(spec, prof))
-        for line in summary.lines:
-            say(f"policy: {line}")
-        text = manifest_to_yaml(manifest)
-        if output_manifest:
-            _write_atomically(output_manifest, text)
-            emit("JOB_NAME", job_name)
-            emit("MANIFEST_PATH", output_manifest.resolve())
-        else:
-            print(text, end="")
-
-    run_guarded(action)
+def _click_exception_type() -> type:
+    """click's ClickException (typer may vendor click, so find it through typer)."""
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 
-def _check_output_folder(path: Path) -> None:
-    from ..domain.errors import ConfigError
+def run(argv: Optional[List[str]] = None) -> int:
+    """Run the command line on ``argv``; returns the exit code. Usage errors are one
+    ``error:`` line (exit 2) like every other error."""
+    from typer.main import get_command
 
-    if not path.expanduser().parent.is_dir():
-        raise ConfigError(f"--output-manifest folder {str(path.expanduser().parent)!r} does not exist; create it first")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path = path.expanduser()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    command = get_command(app)
+    click_exception = _click_exception_type()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        code = command.main(args=argv, standalone_mode=False)
+    except click_exception as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `spikebatch` / `spikebatch profiles`
+            print(exc.ctx.get_help())
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        print(f"error: {message}{hint}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr, flush=True)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`spikebatch job-logs X | head`): stop quietly.
+        _silence_stdout()
+        return 1
+    return code if isinstance(code, int) else 0
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def main() -> None:
-    app()
+    sys.exit(run())
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
-"""What every CLI command shares: error reporting, exit codes, KEY=VALUE output."""
+"""What every CLI command shares: global state, options, error reporting, exit codes,
+KEY=VALUE / JSON output, and loading the profile and the session.
+
+Only the standard library and typer are imported at module level: this module is
+loaded for ``spikebatch --help``, which must stay fast and import no cloud client.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
-from typing import Callable, Optional, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
 import typer
 
-from ..domain.errors import SpikebatchError
+from ..domain.errors import ConfigError, SpikebatchError
+
 
 T = TypeVar("T")
 
@@ -17,6 +25,10 @@ EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
+#: A bug in spikebatch itself (an exception it did not expect).
+EXIT_INTERNAL = 70
+
+OUTPUT_FORMATS = ("text", "json")
 
 
 class CliState:
@@ -28,11 +40,43 @@ class CliState:
         self.kubeconfig: Optional[str] = None
         self.debug: bool = False
         self.quiet: bool = False
+        self.output: str = "text"
 
 
 STATE = CliState()
 
 
+# --- options shared by the commands ---------------------------------------------------
+def _complete_profiles(incomplete: str) -> List[str]:
+    from ..profiles import available_profiles
+
+    return [name for name in available_profiles() if name.startswith(incomplete)]
+
+
+def _complete_job_refs(incomplete: str) -> List[str]:
+    from .cli_records import list_records
+
+    refs: List[str] = []
+    for record in list_records():
+        refs += [record.result.job_name, record.result.run_id]
+    return [ref for ref in refs if ref.startswith(incomplete)]
+
+
+ProfileOpt = Annotated[
+    Optional[str],
+    typer.Option("--profile", help="Profile name (built-in or user); default: local.", autocompletion=_complete_profiles),
+]
+ProfileFileOpt = Annotated[Optional[Path], typer.Option("--profile-file", help="Path to a profile YAML file.")]
+OutputOpt = Annotated[
+    Optional[str],
+    typer.Option("--output", "-o", help="text (KEY=VALUE lines) or json (one JSON document).", case_sensitive=False),
+]
+JobRefArg = Annotated[
+    str, typer.Argument(help="Job name, or the run id of a submission made here.", autocompletion=_complete_job_refs)
+]
+
+
+# --- output -----------------------------------------------------------------------------
 def emit(key: str, value: object) -> None:
     """A machine-parseable ``KEY=VALUE`` line on stdout."""
     print(f"{key}={value}", flush=True)
@@ -44,15 +88,152 @@ def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def warn(message: str) -> None:
+    """A warning a user should see even with --quiet (one line on stderr)."""
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def output_format(option: Optional[str]) -> str:
+    value = (option or STATE.output or "text").lower()
+    if value not in OUTPUT_FORMATS:
+        raise ConfigError(f"--output {value!r} is not supported; use text or json")
+    return value
+
+
+def wants_json(option: Optional[str]) -> bool:
+    return output_format(option) == "json"
+
+
+def report(pairs: Mapping[str, Any], option: Optional[str], extra: Optional[Mapping[str, Any]] = None) -> None:
+    """The data a command prints: ``KEY=VALUE`` lines (keys in upper case, ``None``
+    values left out), or with ``--output json`` one JSON document with the same keys
+    in lower case plus ``extra`` (data too structured for KEY=VALUE lines)."""
+    if wants_json(option):
+        document: Dict[str, Any] = {key.lower(): value for key, value in pairs.items()}
+        document.update(extra or {})
+        print_json(document)
+        return
+    for key, value in pairs.items():
+        if value is not None:
+            emit(key.upper(), value)
+
+
+def print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, sort_keys=False, default=str), flush=True)
+
+
+# --- errors -----------------------------------------------------------------------------
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def fail(message: str, exit_code: int) -> "typer.Exit":
+    """Print ``error: <message>`` (one line) and return the Exit to raise."""
+    print(f"error: {_one_line(message)}", file=sys.stderr, flush=True)
+    return typer.Exit(exit_code)
+
+
 def run_guarded(action: Callable[[], T]) -> T:
-    """Run a command body; a SpikebatchError becomes one line and its exit code."""
+    """Run a command body: every error becomes one ``error:`` line on stderr and its
+    exit code; the traceback is shown only with --debug."""
     try:
         return action()
+    except typer.Exit:
+        raise
     except SpikebatchError as exc:
-        if STATE.debug:
-            traceback.print_exc()
-        print(f"error: {exc.message}", file=sys.stderr, flush=True)
-        raise typer.Exit(exc.exit_code) from None
+        _debug_traceback()
+        raise fail(exc.message, exc.exit_code) from None
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
+        raise fail("interrupted", 130) from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # A local file or folder the user named (permissions, a full disk, ...).
+        _debug_traceback()
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise fail(f"{exc.strerror or exc}{where}; check the path and its permissions", EXIT_USAGE) from None
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        _debug_traceback()
+        raise fail(
+            f"internal error: {type(exc).__name__}: {exc} (a bug in spikebatch; rerun with --debug and report the traceback)",
+            EXIT_INTERNAL,
+        ) from None
+
+
+def _debug_traceback() -> None:
+    if STATE.debug:
+        traceback.print_exc()
+
+
+# --- profile, session -------------------------------------------------------------------
+def chosen_profile_source(profile: Optional[str], profile_file: Optional[Path]) -> tuple[Optional[str], Optional[str]]:
+    """(name, file) the user chose: on the command if given there, else globally."""
+    if profile is None and profile_file is None:
+        profile, profile_file = STATE.profile, (Path(STATE.profile_file) if STATE.profile_file else None)
+    if profile and profile_file:
+        raise ConfigError("give either --profile or --profile-file, not both")
+    return profile, (str(profile_file) if profile_file else None)
+
+
+def load_profile(profile: Optional[str], profile_file: Optional[Path], *, fallback: Optional[Mapping[str, Any]] = None):
+    """The ClusterProfile the user chose; else the one ``fallback`` (a submission
+    record's ``profile_name`` / ``profile_file``) names; else ``local``."""
+    from ..profiles import load_cluster_profile, load_profile_from_name
+
+    name, file = chosen_profile_source(profile, profile_file)
+    if file:
+        return load_cluster_profile(file)
+    if name:
+        return load_profile_from_name(name)
+    if fallback:
+        recorded_file = fallback.get("profile_file")
+        if recorded_file and Path(recorded_file).is_file():
+            return load_cluster_profile(recorded_file)
+        if fallback.get("profile_name"):
+            try:
+                return load_profile_from_name(fallback["profile_name"])
+            except ConfigError:
+                raise ConfigError(
+                    f"the submission was made with profile {fallback['profile_name']!r}, which is not found here; "
+                    "pass --profile or --profile-file"
+                ) from None
+    return load_profile_from_name("local")
+
+
+def profile_file_path(profile: Optional[str], profile_file: Optional[Path]) -> Optional[str]:
+    """The absolute profile file in use, if a file (not a name) was chosen."""
+    _, file = chosen_profile_source(profile, profile_file)
+    return str(Path(file).expanduser().resolve()) if file else None
+
+
+def kubeconfig_path(recorded: Optional[str] = None) -> Optional[str]:
+    return STATE.kubeconfig or recorded
+
+
+def open_session(profile: Any, *, kubeconfig: Optional[str] = None) -> Any:
+    """A RunSession for ``profile`` (adapters chosen by the container)."""
+    from ..application.session import RunSession
+
+    return RunSession.from_profile(profile, kubeconfig=kubeconfig or STATE.kubeconfig)
+
+
+def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bool) -> Dict[str, Any]:
+    """``KEY=VALUE`` options as a dict; with ``yaml_values`` each value is parsed as
+    YAML (``5`` -> 5, ``true`` -> True, ``a`` -> "a")."""
+    parsed: Dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{option} {item!r} must look like key=value")
+        if yaml_values:
+            import yaml
+
+            try:
+                parsed[key] = yaml.safe_load(value) if value.strip() else None
+            except yaml.YAMLError:
+                raise ConfigError(f"{option} {item!r}: the value is not valid YAML; quote it") from None
+        else:
+            parsed[key] = value
+    return parsed
+

@@ -1,0 +1,274 @@
+"""The spec's job commands: render-job, deploy-job, job-status, job-logs, job-delete,
+and policy-check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .cli_common import (
+    EXIT_USAGE,
+    JobRefArg,
+    OutputOpt,
+    ProfileFileOpt,
+    ProfileOpt,
+    fail,
+    load_profile,
+    open_session,
+    profile_file_path,
+    report,
+    run_guarded,
+    say,
+    wants_json,
+    warn,
+)
+
+JobConfigOpt = Annotated[Path, typer.Option("--job-config", help="Job config YAML (a JobSpec).")]
+ImageProfileOpt = Annotated[Optional[str], typer.Option("--image-profile", help="Which profile image: cpu or gpu.")]
+ImageOpt = Annotated[Optional[str], typer.Option("--image", help="Container image (overrides the profile's).")]
+OutputManifestOpt = Annotated[Optional[Path], typer.Option("--output-manifest", help="Write the manifest to this file.")]
+AllowRiskOpt = Annotated[bool, typer.Option("--allow-policy-risk", help="Submit even if the policy BLOCKs the job.")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait until the job ends; exit with its result.")]
+MaxWaitOpt = Annotated[float, typer.Option("--max-wait-seconds", min=0, help="Give up waiting after this long (exit 4).")]
+
+
+def _job_spec(job_config: Path, image: Optional[str], image_profile: Optional[str]) -> Any:
+    from ..application.job_config import apply_image_choice, load_job_config
+
+    return apply_image_choice(load_job_config(job_config), image=image, image_profile=image_profile)
+
+
+def _check_output_folder(path: Path) -> None:
+    from ..domain.errors import ConfigError
+
+    if not path.expanduser().parent.is_dir():
+        raise ConfigError(f"--output-manifest folder {str(path.expanduser().parent)!r} does not exist; create it first")
+
+
+def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optional[str]) -> None:
+    """Render without submitting: the manifest on stdout, or written to a file."""
+    from ..domain.manifest import manifest_to_yaml, render_job_manifest
+    from ..domain.naming import make_job_name, new_run_id
+    from ..domain.policy import evaluate_policy, summarize_preflight
+    from .cli_output import Feedback
+    from .cli_records import write_text_atomically
+
+    job_name = make_job_name(spec.name_prefix)
+    manifest = render_job_manifest(job_name, spec, prof, new_run_id())
+    summary = summarize_preflight(evaluate_policy(spec, prof))
+    Feedback().findings(summary)
+    text = manifest_to_yaml(manifest)
+    path = None
+    if output_manifest:
+        write_text_atomically(output_manifest, text)
+        path = str(output_manifest.expanduser().resolve())
+    if wants_json(output):
+        report({"JOB_NAME": job_name, "MANIFEST_PATH": path}, output, {"manifest": manifest, "policy": summary.to_dict()})
+    elif path:
+        report({"JOB_NAME": job_name, "MANIFEST_PATH": path}, output)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def render_job(
+    job_config: JobConfigOpt,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    image_profile: ImageProfileOpt = None,
+    image: ImageOpt = None,
+    output_manifest: OutputManifestOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Render the Kubernetes Job manifest for a job config, without submitting it."""
+
+    def action() -> None:
+        if output_manifest:
+            _check_output_folder(output_manifest)
+        prof = load_profile(profile, profile_file)
+        _render(_job_spec(job_config, image, image_profile), prof, output_manifest, output)
+
+    run_guarded(action)
+
+
+def deploy_job(
+    job_config: JobConfigOpt,
+    allow_policy_risk: AllowRiskOpt = False,
+    render_only: Annotated[bool, typer.Option("--render-only", help="Render the manifest; submit nothing.")] = False,
+    output_manifest: OutputManifestOpt = None,
+    wait: WaitOpt = False,
+    max_wait_seconds: MaxWaitOpt = 3600.0,
+    follow_logs: Annotated[bool, typer.Option("--follow-logs", help="Stream the job's logs to stderr until it ends (implies --wait).")] = False,
+    image_profile: ImageProfileOpt = None,
+    image: ImageOpt = None,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Submit a prepared job (your own command and image; no bundle) from a job config."""
+
+    def action() -> None:
+        from .cli_output import Feedback
+        from .cli_records import write_text_atomically
+        from .cli_runs import after_submit
+
+        if output_manifest:
+            _check_output_folder(output_manifest)
+        prof = load_profile(profile, profile_file)
+        spec = _job_spec(job_config, image, image_profile)
+        if render_only:
+            _render(spec, prof, output_manifest, output)
+            return
+        feedback = Feedback()
+        session = open_session(prof)
+        feedback.findings(session.preflight(spec, allow_policy_risk))  # BLOCK stops here, before anything
+        result = session.submit_prepared_job(job_spec=spec, allow_policy_risk=allow_policy_risk)
+        manifest_path = None
+        if output_manifest:
+            write_text_atomically(output_manifest, result.manifest_yaml)
+            manifest_path = str(output_manifest.expanduser().resolve())
+        after_submit(
+            session,
+            result,
+            feedback,
+            output=output,
+            profile_file=profile_file_path(profile, profile_file),
+            wait=wait,
+            max_wait_seconds=max_wait_seconds,
+            follow=follow_logs,
+            pairs={"MANIFEST_PATH": manifest_path},
+        )
+
+    run_guarded(action)
+
+
+def job_status(job: JobRefArg, profile: ProfileOpt = None, profile_file: ProfileFileOpt = None, output: OutputOpt = None) -> None:
+    """Print a job's state: Pending, Running, Complete, Failed or Unknown."""
+
+    def action() -> None:
+        from .cli_records import update_state
+        from .cli_runs import resolve_target
+
+        target = resolve_target(job, profile, profile_file)
+        state = str(target.session.job_status(target.job_name))
+        if target.record is not None and state in ("Complete", "Failed"):
+            try:
+                update_state(target.record, state)
+            except OSError as exc:  # the record only caches the state; the answer is what counts
+                warn(f"could not update the local record {target.record.path}: {exc}")
+        report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "JOB_STATUS": state}, output)
+
+    run_guarded(action)
+
+
+def job_logs(
+    job: JobRefArg,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")] = False,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Print a job's log lines on stdout (every pod, oldest first)."""
+
+    def action() -> None:
+        from ..domain.errors import JobNotFoundError
+        from .cli_runs import resolve_target
+
+        target = resolve_target(job, profile, profile_file)
+        as_json = wants_json(output)
+        lines: list[str] = []
+        try:
+            for line in target.session.stream_logs(target.job_name, follow=follow):
+                if as_json:
+                    lines.append(line)
+                else:
+                    print(line, flush=follow)
+        except JobNotFoundError:
+            saved = _saved_runner_log(target)
+            if saved is None:
+                raise
+            lines = saved
+            if not as_json:
+                print("\n".join(lines))
+        if as_json:
+            report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id}, output, {"lines": lines})
+
+    run_guarded(action)
+
+
+def _saved_runner_log(target: Any) -> Optional[list[str]]:
+    """The runner's log from storage, for a recorded job the backend no longer has."""
+    from ..domain.bundle import RUNNER_LOG_NAME
+    from ..domain.errors import StorageError
+
+    if target.record is None or not target.record.result.logs_prefix:
+        return None
+    uri = target.record.result.logs_prefix + RUNNER_LOG_NAME
+    try:
+        data = target.session.storage_client.read_bytes(uri)
+    except StorageError:
+        return None
+    say(f"job {target.job_name} is gone from the backend; showing the runner log saved at {uri}")
+    return data.decode("utf-8", errors="replace").splitlines()
+
+
+def job_delete(job: JobRefArg, profile: ProfileOpt = None, profile_file: ProfileFileOpt = None, output: OutputOpt = None) -> None:
+    """Delete a job and its pods."""
+
+    def action() -> None:
+        from ..domain.errors import JobNotFoundError
+        from .cli_runs import resolve_target
+
+        target = resolve_target(job, profile, profile_file)
+        if not target.session.delete_job(target.job_name):
+            raise JobNotFoundError(
+                f"job {target.job_name!r} does not exist in namespace {target.session.backend.namespace!r} "
+                "(already deleted, or cleaned up after it finished)"
+            )
+        say(f"deleted job {target.job_name}")
+        report({"DELETED_JOB": target.job_name, "RUN_ID": target.run_id}, output)
+
+    run_guarded(action)
+
+
+def policy_check(
+    job_config: JobConfigOpt,
+    image_profile: ImageProfileOpt = None,
+    image: ImageOpt = None,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Check a job config against the profile's policy; submit nothing (exit 2 if BLOCKed)."""
+
+    def action() -> None:
+        from ..domain.effective import resolve_image
+        from ..domain.policy import evaluate_policy, summarize_preflight
+        from .cli_output import Feedback
+
+        prof = load_profile(profile, profile_file)
+        spec = _job_spec(job_config, image, image_profile)
+        resolve_image(spec, prof)
+        summary = summarize_preflight(evaluate_policy(spec, prof))
+        if wants_json(output):
+            report({"POLICY": summary.level, "PROFILE": prof.name}, output, summary.to_dict())
+        else:
+            Feedback().findings(summary)
+            report({"POLICY": summary.level, "BLOCK": summary.counts.get("BLOCK", 0), "WARN": summary.counts.get("WARN", 0)}, output)
+        if summary.blocked:
+            codes = ", ".join(f.code for f in summary.findings if f.level == "BLOCK")
+            raise fail(f"policy blocks this job ({codes}); fix the job config or submit with --allow-policy-risk", EXIT_USAGE)
+
+    run_guarded(action)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render-job")(render_job)
+    app.command("deploy-job")(deploy_job)
+    app.command("job-status")(job_status)
+    app.command("job-logs")(job_logs)
+    app.command("job-delete")(job_delete)
+    app.command("policy-check")(policy_check)

@@ -1,0 +1,150 @@
+"""What a person sees on stderr: progress bars, a live status line, coloured policy
+findings (rich).
+
+All of it is live only when stderr is a terminal and --quiet is not given; otherwise
+progress and state changes become plain one-line messages (none with --quiet), so logs
+of batch scripts stay readable. rich is imported here, and this module only inside
+commands, so ``spikebatch --help`` never pays for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable, Iterator, Optional
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from .cli_common import STATE, say
+
+LEVEL_STYLE = {"BLOCK": "bold red", "WARN": "yellow", "PASS": "green"}
+STATE_STYLE = {"Complete": "bold green", "Failed": "bold red", "Running": "cyan", "Pending": "yellow"}
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(count) < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+class Feedback:
+    """The stderr side of one command run."""
+
+    def __init__(self, console: Optional[Console] = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.live = not STATE.quiet and self.console.is_terminal
+        #: The last state printed by ``waiting`` (plain mode), so it is not said twice.
+        self._said_state: Optional[str] = None
+
+    # --- policy ---------------------------------------------------------------------
+    def findings(self, summary: Any) -> None:
+        """Each finding on its own line, coloured by level (BLOCK red, WARN yellow)."""
+        if STATE.quiet:
+            return
+        for finding in summary.findings:
+            if self.live:
+                style = LEVEL_STYLE.get(finding.level, "")
+                self.console.print(
+                    f"policy: [{style}]{finding.level}[/] [bold]{escape(finding.code)}[/]: {escape(finding.message)}"
+                )
+            else:
+                say(f"policy: {finding.level} {finding.code}: {finding.message}")
+
+    # --- transfers --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transfer(self, description: str, *, preparing: Optional[str] = None) -> Iterator[Callable[[int, int], None]]:
+        """A progress callback ``(bytes_done, bytes_total)`` drawn as a bar with bytes,
+        rate and ETA. ``preparing`` labels the time before the first byte moves (hashing
+        the inputs), shown as an indeterminate bar."""
+        seen: dict = {"done": 0, "total": 0, "started": None}
+
+        def record(done: int, total: int) -> None:
+            if seen["started"] is None:
+                seen["started"] = time.monotonic()  # bytes move from here on (hashing is done)
+            seen["done"], seen["total"] = done, total
+
+        if not self.live:
+            yield record
+            self._summary(description, seen)
+            return
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as bars:
+            task = bars.add_task(preparing or description, total=None)
+
+            def update(done: int, total: int) -> None:
+                record(done, total)
+                bars.update(task, description=description, total=max(total, 1), completed=min(done, max(total, 1)))
+
+            yield update
+            if seen["total"] == 0:
+                bars.update(task, description=description, total=1, completed=1)
+
+    def _summary(self, description: str, seen: dict) -> None:
+        if seen["total"]:
+            elapsed = max(time.monotonic() - seen["started"], 1e-6)
+            rate = seen["done"] / elapsed
+            say(f"{description}: {human_bytes(seen['done'])} in {elapsed:.1f} s ({human_bytes(rate)}/s)")
+
+    # --- waiting ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def waiting(self, job_name: str) -> Iterator[Callable[[Any], None]]:
+        """An ``on_state`` callback: a live line 'job NAME: STATE  0:00:12' on a
+        terminal, else one line per state change."""
+        self._said_state = None
+
+        def plain(state: Any) -> None:
+            if str(state) != self._said_state:
+                self._said_state = str(state)
+                say(f"job {job_name}: {state}")
+
+        if not self.live:
+            yield plain
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=True) as line:
+            task = line.add_task(f"job {escape(job_name)}: waiting", total=None)
+
+            def update(state: Any) -> None:
+                text = str(state)
+                style = STATE_STYLE.get(text, "")
+                label = f"[{style}]{escape(text)}[/]" if style else escape(text)
+                line.update(task, description=f"job {escape(job_name)}: {label}")
+
+            yield update
+
+    def final_state(self, job_name: str, state: str) -> None:
+        if STATE.quiet:
+            return
+        if self.live:
+            style = STATE_STYLE.get(state, "bold")
+            self.console.print(f"job {escape(job_name)}: [{style}]{escape(state)}[/]")
+        elif state != self._said_state:
+            say(f"job {job_name}: {state}")
+
+    def note(self, message: str) -> None:
+        """A plain human line (no markup interpretation)."""
+        if not STATE.quiet:
+            if self.live:
+                self.console.print(escape(message))
+            else:
+                say(message)

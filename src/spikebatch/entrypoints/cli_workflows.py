@@ -1,0 +1,238 @@
+"""The library's workflows on the command line: submit-workspace, submit-sorting,
+retrieve and wait."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+from .cli_common import (
+    JobRefArg,
+    OutputOpt,
+    ProfileFileOpt,
+    ProfileOpt,
+    load_profile,
+    open_session,
+    parse_key_values,
+    profile_file_path,
+    report,
+    run_guarded,
+)
+from .cli_jobs import AllowRiskOpt, ImageOpt, ImageProfileOpt, MaxWaitOpt, WaitOpt
+
+JobConfigOptional = Annotated[
+    Optional[Path], typer.Option("--job-config", help="Job config YAML (a JobSpec); default: the profile's defaults.")
+]
+MetadataOpt = Annotated[
+    Optional[List[str]], typer.Option("--metadata", help="KEY=VALUE written into the bundle manifest (repeatable).")
+]
+RetrieveToOpt = Annotated[
+    Optional[Path], typer.Option("--retrieve-to", help="Wait, then download the results into this folder.")
+]
+
+
+def _job_spec(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
+    from ..application.job_config import apply_image_choice, load_job_config
+    from ..domain.validation import validate_job_spec
+
+    spec = load_job_config(job_config) if job_config else validate_job_spec({})
+    return apply_image_choice(spec, image=image, image_profile=image_profile)
+
+
+def _check_target_folder(path: Optional[Path], option: str) -> None:
+    from ..domain.errors import ConfigError
+
+    if path is None:
+        return
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {str(path)!r} is a file; give a folder")
+    if not path.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{option} parent folder {str(path.parent)!r} does not exist; create it first")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"{option} {str(path)!r} is not writable")
+
+
+def _open_workspace(path: Path) -> Any:
+    """A built-in directory workspace for a folder holding one; otherwise the path as
+    given (a SpikeLab saved workspace base path, without extension)."""
+    from ..adapters.workspace_directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
+    from ..domain.errors import ConfigError
+
+    path = path.expanduser()
+    if path.is_dir():
+        if not is_directory_workspace(path):
+            raise ConfigError(
+                f"workspace folder {str(path)!r} holds no spikebatch directory workspace (no {INDEX_NAME}); "
+                "give a workspace folder or a SpikeLab saved workspace base path"
+            )
+        return DirectoryWorkspace(path, create=False)
+    if not any(Path(f"{path}{suffix}").is_file() for suffix in ("", ".h5", ".json")):
+        raise ConfigError(
+            f"workspace {str(path)!r} does not exist; give a directory workspace folder or a SpikeLab "
+            "saved workspace base path (the path without .h5 / .json)"
+        )
+    return str(path)
+
+
+def _check_backend(session: Any) -> None:
+    """Reach the backend before staging anything, so an unreachable cluster leaves no
+    uploaded bundle behind."""
+    from ..domain.naming import RUN_ID_LABEL
+
+    session.backend.list_jobs({RUN_ID_LABEL: "reachability-check"})
+
+
+def submit_workspace(
+    workspace: Annotated[Path, typer.Option("--workspace", help="Directory workspace folder, or SpikeLab workspace base path.")],
+    script: Annotated[Path, typer.Option("--script", help="Analysis script (.py); it sees the global `workspace`.")],
+    job_config: JobConfigOptional = None,
+    inputs: Annotated[Optional[List[Path]], typer.Option("--input", help="Extra file for the bundle (repeatable).")] = None,
+    metadata: MetadataOpt = None,
+    wait: WaitOpt = False,
+    max_wait_seconds: MaxWaitOpt = 3600.0,
+    retrieve_to: RetrieveToOpt = None,
+    allow_policy_risk: AllowRiskOpt = False,
+    image_profile: ImageProfileOpt = None,
+    image: ImageOpt = None,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Bundle a workspace with an analysis script and run it as a job."""
+
+    def action() -> None:
+        from .cli_output import Feedback
+        from .cli_runs import after_submit
+
+        prof = load_profile(profile, profile_file)
+        spec = _job_spec(job_config, image, image_profile)
+        meta = parse_key_values(metadata, "--metadata", yaml_values=False)
+        _check_target_folder(retrieve_to, "--retrieve-to")
+        ws = _open_workspace(workspace)
+        feedback = Feedback()
+        session = open_session(prof)
+        feedback.findings(session.preflight(spec, allow_policy_risk))
+        _check_backend(session)
+        with feedback.transfer("uploading inputs", preparing="saving and hashing inputs") as progress:
+            session.progress = progress
+            result = session.submit_workspace_job(
+                workspace=ws,
+                script=str(script),
+                job_spec=spec,
+                allow_policy_risk=allow_policy_risk,
+                bundle_input_paths=[str(p) for p in inputs or []],
+                metadata=meta or None,
+            )
+        session.progress = None
+        after_submit(
+            session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
+            wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
+        )
+
+    run_guarded(action)
+
+
+def submit_sorting(
+    recordings: Annotated[List[Path], typer.Option("--recording", help="Recording file or folder (repeatable).")],
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Sorter preset, e.g. spykingcircus2, kilosort4.")] = None,
+    overrides: Annotated[
+        Optional[List[str]], typer.Option("--set", help="Sorter parameter key=value, value read as YAML (repeatable).")
+    ] = None,
+    job_config: JobConfigOptional = None,
+    metadata: MetadataOpt = None,
+    wait: WaitOpt = False,
+    max_wait_seconds: MaxWaitOpt = 3600.0,
+    retrieve_to: RetrieveToOpt = None,
+    allow_policy_risk: AllowRiskOpt = False,
+    image_profile: ImageProfileOpt = None,
+    image: ImageOpt = None,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Spike-sort recordings as a job (a preset plus --set overrides)."""
+
+    def action() -> None:
+        from .cli_output import Feedback
+        from .cli_runs import after_submit
+
+        prof = load_profile(profile, profile_file)
+        spec = _job_spec(job_config, image, image_profile)
+        config_overrides = parse_key_values(overrides, "--set", yaml_values=True)
+        meta = parse_key_values(metadata, "--metadata", yaml_values=False)
+        _check_target_folder(retrieve_to, "--retrieve-to")
+        feedback = Feedback()
+        session = open_session(prof)
+        feedback.findings(session.preflight(spec, allow_policy_risk))
+        _check_backend(session)
+        with feedback.transfer("uploading recordings", preparing="hashing recordings") as progress:
+            session.progress = progress
+            result = session.submit_sorting_job(
+                recording_paths=[str(p) for p in recordings],
+                config=preset,
+                config_overrides=config_overrides or None,
+                job_spec=spec,
+                allow_policy_risk=allow_policy_risk,
+                metadata=meta or None,
+            )
+        session.progress = None
+        after_submit(
+            session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
+            wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
+        )
+
+    run_guarded(action)
+
+
+def retrieve(
+    job: JobRefArg,
+    to: Annotated[Path, typer.Option("--to", help="Folder to download the results into.")],
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Download a finished job's results (workspace jobs: the updated workspace)."""
+
+    def action() -> None:
+        from .cli_output import Feedback
+        from .cli_runs import resolve_target, retrieve_into, submit_result_for
+
+        _check_target_folder(to, "--to")
+        target = resolve_target(job, profile, profile_file)
+        result = submit_result_for(target)
+        keys = retrieve_into(target.session, result, to, Feedback())
+        report({"JOB_NAME": result.job_name, "RUN_ID": result.run_id, "RETRIEVED_TO": keys["retrieved_to"]}, output)
+
+    run_guarded(action)
+
+
+def wait(
+    job: JobRefArg,
+    max_wait_seconds: MaxWaitOpt = 3600.0,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Wait until a job ends; exit 0 Complete, 1 Failed, 3 backend unreachable, 4 timeout."""
+
+    def action() -> None:
+        from .cli_output import Feedback
+        from .cli_runs import conclude, resolve_target, wait_for
+
+        target = resolve_target(job, profile, profile_file)
+        final = wait_for(target.session, target.job_name, max_wait_seconds, Feedback(), record=target.record, ref=job)
+        report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "FINAL_STATUS": final}, output)
+        conclude(final, target.job_name, max_wait_seconds=max_wait_seconds)
+
+    run_guarded(action)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit-workspace")(submit_workspace)
+    app.command("submit-sorting")(submit_sorting)
+    app.command("retrieve")(retrieve)
+    app.command("wait")(wait)
