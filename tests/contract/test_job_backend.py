@@ -1,0 +1,446 @@
+"""The JobBackend contract, run against every adapter.
+
+* ``kubernetes`` (the official client) and ``kubectl`` (the real binary) against the
+  test environment's real control plane: its job controller drives the Jobs, kwok
+  plays the node (pods succeed, or fail when labelled), RBAC limits the second user.
+* ``local``: real subprocesses run by the local backend's supervisor.
+
+Scenarios that need a cluster (another user's rights, an API-server restart) are
+parametrised over the cluster adapters only; the local adapter has its own section
+at the end (deadline, secrets, a second process reading the state).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from spikebatch.domain.errors import (
+    BackendAuthError,
+    BackendUnavailableError,
+    InvalidManifestError,
+    JobConflictError,
+    JobNotFoundError,
+    NamespaceMismatchError,
+)
+from spikebatch.domain.manifest import manifest_to_yaml
+from spikebatch.domain.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, new_run_id
+from spikebatch.ports.backend import JobBackend, JobState
+
+from contract.backend_harness import (
+    ADAPTERS,
+    CLUSTER_ADAPTERS,
+    JOB_TIMEOUT,
+    Harness,
+    make_backend,
+    printing_command,
+    wait_for,
+)
+
+
+def _params(adapters):
+    return [pytest.param(a, marks=[pytest.mark.integration] if a in CLUSTER_ADAPTERS else [], id=a)
+            for a in adapters]
+
+
+@pytest.fixture
+def harness(request, tmp_path):
+    adapter = request.param
+    if adapter == "local":
+        yield Harness(adapter, make_backend("local", "contract", state_root=tmp_path / "state"), "contract",
+                      state_root=tmp_path / "state")
+        return
+    cluster = request.getfixturevalue("kube_cluster")
+    namespace = request.getfixturevalue("kube_namespace")
+    backend = make_backend(adapter, namespace, kubeconfig=cluster.admin_kubeconfig)
+    yield Harness(adapter, backend, namespace, log_lines=list(cluster.pod_log_lines), cluster=cluster)
+    if adapter == "kubernetes":
+        backend.close()
+
+
+every_adapter = pytest.mark.parametrize("harness", _params(ADAPTERS), indirect=True)
+cluster_adapters = pytest.mark.parametrize("harness", _params(CLUSTER_ADAPTERS), indirect=True)
+local_adapter = pytest.mark.parametrize("harness", _params(["local"]), indirect=True)
+
+
+def watch_to_end(backend, names, timeout=JOB_TIMEOUT):
+    events = list(backend.watch(job_names=names, timeout_seconds=timeout))
+    last = {}
+    for ev in events:
+        last[ev.job_name] = ev.state
+    assert all(s.is_terminal for s in last.values()) and set(last) == set(names), (
+        f"watch ended without every job terminal: {events}")
+    return events
+
+
+# ------------------------------------------------------------------ the scenarios
+
+@every_adapter
+def test_backend_satisfies_the_port(harness):
+    assert isinstance(harness.backend, JobBackend)
+    assert harness.backend.namespace == harness.namespace
+
+
+@every_adapter
+def test_job_that_completes(harness):
+    b = harness.backend
+    name = b.apply_manifest(manifest_to_yaml(harness.job(harness.name("ok"))))  # YAML text
+
+    events = watch_to_end(b, [name])
+
+    assert events[0].kind == "ADDED"
+    assert events[-1].state is JobState.COMPLETE
+    assert b.job_status(name) == "Complete"
+    assert len(b.pods_for_job(name)) == 1
+    assert list(b.stream_logs(name)) == harness.log_lines
+    [info] = [j for j in b.list_jobs({RUN_ID_LABEL: harness.run_id}) if j.name == name]
+    assert (info.state, info.run_id, info.namespace) == (JobState.COMPLETE, harness.run_id, harness.namespace)
+    assert info.labels[MANAGED_BY_LABEL] == MANAGED_BY_VALUE
+
+
+@every_adapter
+def test_job_that_fails_after_its_retries(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("doomed"), outcome="fail", backoff_limit=1))
+
+    events = watch_to_end(b, [name])
+
+    states = [e.state for e in events]
+    # The first pod's failure left a retry: the Job stayed Running, Failed came last.
+    assert JobState.FAILED not in states[:-1]
+    assert JobState.RUNNING in states
+    assert states[-1] is JobState.FAILED
+    assert "BackoffLimitExceeded" in events[-1].message
+    assert b.job_status(name) is JobState.FAILED
+    pods = b.pods_for_job(name)
+    assert len(pods) == 2  # backoffLimit 1: the first attempt and one retry
+    # both attempts' logs, oldest first
+    assert list(b.stream_logs(name)) == harness.log_lines * 2
+
+
+@every_adapter
+def test_pending_job_deleted_while_pending(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("waits"), outcome="pending"))
+    if harness.on_cluster:
+        # the scheduler has seen its pod and can place it nowhere
+        wait_for(lambda: b.pods_for_job(name), 30, "the Job's pod to be created")
+    time.sleep(1)
+
+    assert b.job_status(name) is JobState.PENDING
+    assert b.delete_job(name) is True
+
+    with pytest.raises(JobNotFoundError, match=name):
+        b.job_status(name)
+    assert b.delete_job(name) is False
+    wait_for(lambda: not harness.remaining_pods(name), 30, "the pending pod to go with its Job")
+
+
+@every_adapter
+def test_logs_streamed_with_follow(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("talks")))
+
+    started = time.monotonic()
+    lines = list(b.stream_logs(name, follow=True))  # returns by itself once the Job has ended
+
+    assert lines == harness.log_lines
+    assert b.job_status(name) is JobState.COMPLETE
+    assert time.monotonic() - started < JOB_TIMEOUT
+
+
+@every_adapter
+def test_followed_logs_include_retried_pods_in_order(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("retries"), outcome="fail", backoff_limit=1))
+
+    lines = list(b.stream_logs(name, follow=True))
+
+    assert lines == harness.log_lines * 2
+    assert b.job_status(name) is JobState.FAILED
+
+
+@every_adapter
+def test_duplicate_name_is_a_conflict(harness, tmp_path):
+    b = harness.backend
+    job = harness.job(harness.name("twice"), outcome="suspended")
+    path = tmp_path / "job.yaml"
+    path.write_text(manifest_to_yaml(job))
+    name = b.apply_manifest(path)  # a Path
+
+    with pytest.raises(JobConflictError, match=f"{name}.*already exists"):
+        b.apply_manifest(str(path))  # a path string
+
+    assert [j.name for j in b.list_jobs()] == [name]
+
+
+@every_adapter
+def test_invalid_manifest_is_refused_with_field_causes(harness):
+    b = harness.backend
+    bad = harness.job(harness.name("bad"))
+    bad["spec"]["template"]["spec"]["restartPolicy"] = "Always"  # a Job's pods may not restart forever
+    bad["spec"]["template"]["spec"]["containers"][0]["name"] = "Not_A_DNS_Label"
+
+    with pytest.raises(InvalidManifestError) as err:
+        b.apply_manifest(bad)
+
+    fields = [c.split(":", 1)[0] for c in err.value.causes]
+    assert "spec.template.spec.restartPolicy" in fields
+    assert "spec.template.spec.containers[0].name" in fields
+    assert "\n" not in str(err.value)
+    assert b.list_jobs() == []  # nothing was created
+
+
+@every_adapter
+def test_manifest_for_another_namespace_is_refused(harness):
+    job = harness.job(harness.name("elsewhere"), outcome="suspended")
+    job["metadata"]["namespace"] = "someone-else"
+
+    with pytest.raises(NamespaceMismatchError, match="someone-else"):
+        harness.backend.apply_manifest(job)
+
+    assert harness.backend.list_jobs() == []
+
+
+@every_adapter
+def test_list_jobs_by_run_id_label(harness):
+    b = harness.backend
+    run_a, run_b = new_run_id(), new_run_id()
+    a1 = b.apply_manifest(harness.job(harness.name("a1"), outcome="suspended", run_id=run_a))
+    a2 = b.apply_manifest(harness.job(harness.name("a2"), outcome="suspended", run_id=run_a))
+    other = b.apply_manifest(harness.job(harness.name("b1"), outcome="suspended", run_id=run_b))
+
+    assert sorted(j.name for j in b.list_jobs({RUN_ID_LABEL: run_a})) == sorted([a1, a2])
+    assert [j.name for j in b.list_jobs({RUN_ID_LABEL: run_b, MANAGED_BY_LABEL: MANAGED_BY_VALUE})] == [other]
+    assert b.list_jobs({RUN_ID_LABEL: "no-such-run"}) == []
+    assert {j.state for j in b.list_jobs()} == {JobState.PENDING}  # suspended
+
+
+@every_adapter
+def test_delete_is_idempotent(harness):
+    b = harness.backend
+    assert b.delete_job("never-existed") is False
+    name = b.apply_manifest(harness.job(harness.name("short")))
+    watch_to_end(b, [name])
+
+    assert b.delete_job(name) is True
+    assert b.delete_job(name) is False
+    with pytest.raises(JobNotFoundError):
+        b.pods_for_job(name)
+    assert name not in [j.name for j in b.list_jobs()]
+
+
+@every_adapter
+def test_watch_of_a_missing_job_says_so(harness):
+    with pytest.raises(JobNotFoundError, match="ghost"):
+        list(harness.backend.watch(job_names=["ghost"], timeout_seconds=5))
+
+
+@every_adapter
+def test_watch_times_out_quietly_on_a_job_that_does_not_end(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("stuck"), outcome="suspended"))
+
+    started = time.monotonic()
+    events = list(b.watch(job_names=[name], timeout_seconds=3))
+
+    assert [(e.job_name, e.state) for e in events] == [(name, JobState.PENDING)]
+    assert 2.5 <= time.monotonic() - started < 20
+
+
+# ------------------------------------------------------------------ cluster only
+
+@cluster_adapters
+def test_limited_user_is_refused_in_another_namespace(harness):
+    cluster = harness.cluster
+    # The limited user may use Jobs only in its own namespace; harness.namespace is not it.
+    outsider = make_backend(harness.adapter, harness.namespace, kubeconfig=cluster.user_kubeconfig)
+
+    with pytest.raises(BackendAuthError) as err:
+        outsider.apply_manifest(harness.job(harness.name("nope")))
+    message = str(err.value)
+    assert "403" in message and "create" in message and "jobs" in message and harness.namespace in message
+    assert "\n" not in message and cluster.user_token not in message
+
+    with pytest.raises(BackendAuthError, match=f"list.*jobs.*{harness.namespace}"):
+        outsider.list_jobs()
+    # ... while in its own namespace the same credentials work.
+    assert isinstance(make_backend(harness.adapter, cluster.user_namespace,
+                                   kubeconfig=cluster.user_kubeconfig).list_jobs(), list)
+
+
+@cluster_adapters
+def test_watch_survives_an_api_server_restart(harness):
+    b = harness.backend
+    done_before = b.apply_manifest(harness.job(harness.name("before")))
+    held = b.apply_manifest(harness.job(harness.name("held"), outcome="suspended"))
+    events, errors = [], []
+
+    def consume():
+        try:
+            events.extend(b.watch(job_names=[done_before, held], timeout_seconds=JOB_TIMEOUT * 2))
+        except BaseException as exc:  # reported to the test thread below
+            errors.append(exc)
+
+    watcher = threading.Thread(target=consume, daemon=True)
+    watcher.start()
+    wait_for(lambda: any(e.job_name == done_before and e.state.is_terminal for e in events), JOB_TIMEOUT,
+             "the first Job to complete")
+
+    downtime = harness.cluster.restart_apiserver()
+    harness.admin_patch_job(held, {"spec": {"suspend": False}})  # changes only after the restart
+    watcher.join(JOB_TIMEOUT * 2)
+
+    assert not watcher.is_alive(), f"the watch did not end: {events}"
+    assert errors == []
+    assert downtime > 0
+    final = {e.job_name: e.state for e in events}
+    assert final == {done_before: JobState.COMPLETE, held: JobState.COMPLETE}
+    # held was reported once as Pending (suspended) before it ran, and only once Complete
+    assert [e.state for e in events if e.job_name == held][0] is JobState.PENDING
+    assert [e.state for e in events if e.job_name == held].count(JobState.COMPLETE) == 1
+    # the watch really was re-established (a new connection / kubectl process)
+    assert b.requests_by_kind["watch"] >= 2, b.requests_by_kind
+
+
+@cluster_adapters
+def test_unreachable_api_server_is_one_line(harness, tmp_path):
+    cfg = Path(harness.cluster.admin_kubeconfig).read_text()
+    # Same credentials, a port nothing listens on (loopback only).
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(cfg.replace(harness.cluster.server, "https://127.0.0.1:9"))
+    b = make_backend(harness.adapter, harness.namespace, kubeconfig=str(dead))
+    if harness.adapter == "kubernetes":
+        b.request_timeout = (3.0, 3.0)
+
+    with pytest.raises(BackendUnavailableError) as err:
+        b.job_status("anything")
+
+    assert "127.0.0.1:9" in str(err.value) or "refused" in str(err.value)
+    assert "\n" not in str(err.value) and harness.cluster.admin_token not in str(err.value)
+
+
+@pytest.mark.parametrize("harness", _params(["kubernetes"]), indirect=True)
+def test_client_counts_its_requests(harness):
+    b = harness.backend
+    before = b.request_count
+    name = b.apply_manifest(harness.job(harness.name("counted")))
+    watch_to_end(b, [name])
+
+    used = b.request_count - before
+    # one create, one list, then one or a few watch connections -- not a poll loop
+    assert 3 <= used <= 6, b.requests_by_kind
+    assert b.requests_by_kind["create"] >= 1 and b.requests_by_kind["watch"] >= 1
+
+
+# ------------------------------------------------------------------ local only
+
+@local_adapter
+def test_local_state_is_seen_from_another_process(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("shared"), command=printing_command(["x"], pause=1.5)))
+
+    probe = ("import sys; from spikebatch.adapters.backend_local import LocalProcessBackend as B; "
+             "b = B(namespace=sys.argv[1], state_dir=sys.argv[2]); print(b.job_status(sys.argv[3]), "
+             "b.pods_for_job(sys.argv[3]))")
+    running = subprocess.run([sys.executable, "-c", probe, harness.namespace, str(harness.state_root), name],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+
+    assert running.startswith("Running")
+    watch_to_end(b, [name])
+    done = subprocess.run([sys.executable, "-c", probe, harness.namespace, str(harness.state_root), name],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    assert done.startswith("Complete") and b.pods_for_job(name)[0] in done
+
+
+@local_adapter
+def test_local_deadline_kills_the_process_and_fails_the_job(harness, tmp_path):
+    b = harness.backend
+    marker = tmp_path / "pid"
+    code = f"import os, time; open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    name = b.apply_manifest(harness.job(harness.name("late"), command=["python", "-c", code], deadline=1,
+                                        backoff_limit=3))
+
+    events = watch_to_end(b, [name], timeout=30)
+
+    assert events[-1].state is JobState.FAILED and "DeadlineExceeded" in events[-1].message
+    assert len(b.pods_for_job(name)) == 1  # a deadline is not retried
+    pid = int(marker.read_text())
+    wait_for(lambda: _gone_or_zombie(pid), 10, "the killed process to disappear")
+
+
+@local_adapter
+def test_local_delete_kills_the_process_group(harness, tmp_path):
+    b = harness.backend
+    marker = tmp_path / "pids"
+    # a parent and the child it spawned, both in the Job's process group
+    code = ("import os, subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            f"open({str(marker)!r}, 'w').write(f'{{os.getpid()}} {{c.pid}}'); time.sleep(60)")
+    name = b.apply_manifest(harness.job(harness.name("killme"), command=["python", "-c", code]))
+    pids = [int(p) for p in wait_for(lambda: marker.exists() and marker.read_text().split(), 30, "the pids")]
+
+    assert b.job_status(name) is JobState.RUNNING
+    assert b.delete_job(name) is True
+
+    wait_for(lambda: all(_gone_or_zombie(p) for p in pids), 15, "both processes to be killed")
+    assert b.list_jobs() == []
+
+
+@local_adapter
+def test_local_secret_env_is_refused_before_anything_starts(harness, tmp_path):
+    job = harness.job(harness.name("secret"))
+    job["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "s3-creds", "key": "secret"}}}]
+
+    with pytest.raises(InvalidManifestError) as err:
+        harness.backend.apply_manifest(job)
+
+    assert "AWS_SECRET_ACCESS_KEY" in str(err.value) and "s3-creds" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert harness.backend.list_jobs() == []
+
+
+@local_adapter
+def test_local_env_values_reach_the_process(harness):
+    job = harness.job(harness.name("env"), command=[
+        "python", "-c", "import os, sys; print(os.environ['GREETING'], sys.argv[1])", "$(GREETING)-arg"])
+    job["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "GREETING", "value": "hello there"}]
+    name = harness.backend.apply_manifest(job)
+
+    watch_to_end(harness.backend, [name], timeout=30)
+
+    # $(VAR) in args expands as the kubelet does; python is this interpreter
+    assert list(harness.backend.stream_logs(name)) == ["hello there hello there-arg"]
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+# ------------------------------------------------------------------ the client's configuration
+
+def test_kubernetes_backend_falls_back_to_kubectl_without_client_configuration(tmp_path, monkeypatch):
+    from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend
+    from spikebatch.adapters.backend_kubectl import KubectlBackend
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+
+    b = KubernetesBatchJobBackend(namespace="lab")
+    assert isinstance(b.fallback, KubectlBackend) and b.fallback.namespace == "lab"
+
+    with pytest.raises(BackendUnavailableError, match="no Kubernetes client configuration") as err:
+        KubernetesBatchJobBackend(namespace="lab", use_kubectl_fallback=False)
+    assert "\n" not in str(err.value)
+    assert json.dumps(str(err.value))  # plain text
