@@ -1,0 +1,475 @@
+"""ArtifactStore contract: every adapter (local, boto3, minio) behaves the same.
+
+The S3 adapters run against the real MinIO of the test environment; the effects are
+checked through an independent client (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spikebatch.domain.errors import (
+    BucketNotFoundError,
+    IntegrityError,
+    InvalidURIError,
+    ObjectNotFoundError,
+    StorageAccessDeniedError,
+    StorageUnavailableError,
+    UnsafePathError,
+)
+from spikebatch.domain.models import StoragePathTemplates
+from spikebatch.ports.storage import ArtifactStore
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def random_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(8 * MiB), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def age(path: Path, seconds: float = 3600) -> Path:
+    """Date the file back: the digest cache does not keep digests of files modified in
+    the last 2 s (their mtime may not yet reveal a second write)."""
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+    return path
+
+
+class Cancelled(Exception):
+    """What a progress callback raises to stop a transfer."""
+
+
+def cancel_after(limit: int, exc: type[BaseException] = Cancelled):
+    def callback(done: int, total: int) -> None:
+        if done >= limit:
+            raise exc()
+    return callback
+
+
+# --- layout and URIs -------------------------------------------------------------------
+def test_adapters_implement_the_port(store_env) -> None:
+    assert isinstance(store_env.store(), ArtifactStore)
+
+
+def test_layout_follows_the_path_templates(store_env) -> None:
+    store = store_env.store()
+    p = store_env.prefix
+    assert store.build_uri(run_id="r1", filename="bundle.zip") == p + "inputs/r1/bundle.zip"
+    assert store.build_uri(run_id="r1", filename="fig.png", category="outputs") == p + "outputs/r1/fig.png"
+    assert store.output_prefix_for_run("r1") == p + "outputs/r1/"
+    assert store.logs_prefix_for_run("r1") == p + "logs/r1/"
+    assert store.build_uri(run_id="", filename="a" * 64, category="blobs") == p + "blobs/sha256/" + "a" * 64
+
+    custom = store_env.store(path_templates=StoragePathTemplates(
+        inputs="{prefix}runs/{run_id}/in/{filename}", outputs="{prefix}runs/{run_id}/out/",
+        logs="{prefix}runs/{run_id}/log/", blobs="{prefix}cas/{filename}"))
+    assert custom.output_prefix_for_run("r2") == p + "runs/r2/out/"
+    assert custom.logs_prefix_for_run("r2") == p + "runs/r2/log/"
+    bundle = random_file(store_env.tmp / "bundle.zip", 1000)
+    uri = custom.upload_bundle(local_zip=bundle, run_id="r2")
+    assert uri == p + "runs/r2/in/bundle.zip"
+    assert store_env.inspect.keys(p) == [uri]
+
+
+def test_unknown_category_is_a_clear_error(store_env) -> None:
+    with pytest.raises(InvalidURIError, match=r"unknown storage category 'bogus'.*inputs, outputs, logs, blobs"):
+        store_env.store().build_uri(run_id="r1", filename="x", category="bogus")
+
+
+def test_unset_prefix_is_a_clear_error(s3_env) -> None:
+    store = s3_env.store(prefix=None)
+    for call in (lambda: store.build_uri(run_id="r1", filename="x"),
+                 lambda: store.output_prefix_for_run("r1"),
+                 lambda: store.put_blob(random_file(s3_env.tmp / "f", 10))):
+        with pytest.raises(InvalidURIError, match="storage prefix is not set; set default_s3_prefix"):
+            call()
+    # Full URIs still work without a prefix (the runner's case).
+    assert store.write_bytes(s3_env.uri("x.txt"), b"x") == s3_env.uri("x.txt")
+
+
+def test_local_store_defaults_to_the_user_data_folder(tmp_path, monkeypatch) -> None:
+    from spikebatch.adapters.storage_local import LocalFileStorage
+
+    monkeypatch.setenv("SPIKEBATCH_DATA_DIR", str(tmp_path / "data"))
+    store = LocalFileStorage()
+    assert store.prefix == f"file://{tmp_path}/data/"
+    uri = store.write_bytes(store.build_uri(run_id="r1", filename="m.json"), b"{}")
+    assert (tmp_path / "data" / "inputs" / "r1" / "m.json").read_bytes() == b"{}"
+    with pytest.raises(InvalidURIError, match="outside the storage root"):
+        store.read_bytes(f"file://{tmp_path}/elsewhere.txt")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "data" / "inputs" / "link").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="symlink"):
+        store.write_bytes(uri.replace("r1/m.json", "link/x"), b"x")
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["s3:/b/k", "s3://Bad_Bucket/k", "http://x/y", "file://host/x", "s3://bkt/a/../b"])
+def test_malformed_uris_are_rejected_by_every_method(store_env, bad) -> None:
+    store = store_env.store()
+    src = random_file(store_env.tmp / "f", 10)
+    calls = [lambda: store.exists(bad), lambda: store.read_bytes(bad), lambda: store.write_bytes(bad, b"x"),
+             lambda: store.upload_file(local_path=src, s3_uri=bad),
+             lambda: store.download_file(s3_uri=bad, local_path=store_env.tmp / "out"),
+             lambda: store.list_output_files(bad)]
+    for call in calls:
+        with pytest.raises(InvalidURIError) as caught:
+            call()
+        assert bad in str(caught.value)
+    assert not (store_env.tmp / "out").exists()
+
+
+def test_uri_of_the_other_scheme_names_the_right_backend(store_env) -> None:
+    other = "file:///tmp/x" if store_env.adapter != "local" else "s3://bucket/x"
+    wanted = "s3://" if store_env.adapter != "local" else "file://"
+    with pytest.raises(InvalidURIError, match=f"this store handles {wanted} URIs"):
+        store_env.store().exists(other)
+
+
+# --- transfers ---------------------------------------------------------------------
+def test_round_trip_with_progress_and_sha256_metadata(store_env) -> None:
+    store = store_env.store()
+    src = random_file(store_env.tmp / "rec.bin", 20 * MiB + 123)
+    size = src.stat().st_size
+    up: list[tuple[int, int]] = []
+    uri = store.upload_file(local_path=src, s3_uri=store_env.uri("inputs/r1/rec.bin"), progress=lambda d, t: up.append((d, t)))
+    assert uri == store_env.uri("inputs/r1/rec.bin")
+    assert store_env.inspect.sha256(uri) == sha256_of(src)
+    down: list[tuple[int, int]] = []
+    dest = store.download_file(s3_uri=uri, local_path=store_env.tmp / "back" / "rec.bin",
+                               progress=lambda d, t: down.append((d, t)))
+    assert dest.read_bytes() == src.read_bytes()
+    for calls in (up, down):
+        assert calls[-1] == (size, size)
+        assert {t for _, t in calls} == {size}
+        assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+    # An existing folder as local_path keeps the object's name.
+    (store_env.tmp / "dir").mkdir()
+    assert store.download_file(s3_uri=uri, local_path=store_env.tmp / "dir") == store_env.tmp / "dir" / "rec.bin"
+
+
+def test_small_objects_and_missing_objects(store_env) -> None:
+    store = store_env.store()
+    uri = store_env.uri("logs/r1/runner.log")
+    assert not store.exists(uri)
+    assert store.write_bytes(uri, b"line 1\n") == uri
+    assert store.exists(uri) and store.read_bytes(uri) == b"line 1\n"
+    assert store_env.inspect.sha256(uri) == hashlib.sha256(b"line 1\n").hexdigest()
+    missing = store_env.uri("logs/r1/nope.log")
+    for call in (lambda: store.read_bytes(missing),
+                 lambda: store.download_file(s3_uri=missing, local_path=store_env.tmp / "nope.log")):
+        with pytest.raises(ObjectNotFoundError, match="nope.log"):
+            call()
+    assert not (store_env.tmp / "nope.log").exists()
+    with pytest.raises(ObjectNotFoundError, match="does not exist"):
+        store.upload_file(local_path=store_env.tmp / "absent.bin", s3_uri=uri)
+
+
+def test_list_and_download_outputs(store_env) -> None:
+    store = store_env.store()
+    files = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3 * MiB)}
+    for rel, data in files.items():
+        store.write_bytes(store.build_uri(run_id="r1", filename=rel, category="outputs"), data)
+    store.write_bytes(store.build_uri(run_id="r10", filename="other.txt", category="outputs"), b"x")
+    prefix = store.output_prefix_for_run("r1")
+    expected = [prefix + "a.txt", prefix + "sub/b.bin"]
+    assert store.list_output_files(prefix) == expected
+    assert store.list_output_files(prefix.rstrip("/")) == expected  # never matches r10
+    seen: list[tuple[int, int]] = []
+    paths = store.download_output(output_prefix=prefix, local_dir=store_env.tmp / "out",
+                                  progress=lambda d, t: seen.append((d, t)))
+    assert sorted(p.relative_to(store_env.tmp / "out").as_posix() for p in paths) == sorted(files)
+    for rel, data in files.items():
+        assert (store_env.tmp / "out" / rel).read_bytes() == data
+    total = sum(len(d) for d in files.values())
+    assert seen[-1] == (total, total)
+    with pytest.raises(ObjectNotFoundError, match="no objects under .*outputs/r2/"):
+        store.download_output(output_prefix=store.output_prefix_for_run("r2"), local_dir=store_env.tmp / "o2")
+
+
+def test_download_is_verified_against_the_recorded_sha256(store_env) -> None:
+    store = store_env.store()
+    uri = store_env.uri("outputs/r1/result.npy")
+    store_env.inspect.put(uri, b"tampered bytes", sha256="0" * 64)
+    with pytest.raises(IntegrityError, match="result.npy.*sha256"):
+        store.download_file(s3_uri=uri, local_path=store_env.tmp / "result.npy")
+    assert not (store_env.tmp / "result.npy").exists()
+    with pytest.raises(IntegrityError):
+        store.read_bytes(uri)
+
+
+def test_download_is_atomic(store_env) -> None:
+    store = store_env.store()
+    uri = store.upload_file(local_path=random_file(store_env.tmp / "big.bin", 64 * MiB),
+                            s3_uri=store_env.uri("outputs/r1/big.bin"))
+    folder = store_env.tmp / "dl"
+    folder.mkdir()
+    (folder / "big.bin").write_bytes(b"previous version")
+    for target in ("big.bin", "fresh.bin"):
+        with pytest.raises(Cancelled):
+            store.download_file(s3_uri=uri, local_path=folder / target, progress=cancel_after(16 * MiB))
+    # The old file is intact, no truncated file appeared, no temporary file is left.
+    assert (folder / "big.bin").read_bytes() == b"previous version"
+    assert sorted(os.listdir(folder)) == ["big.bin"]
+
+
+@pytest.mark.large
+def test_one_gib_round_trip_streams_in_flat_memory(store_env) -> None:
+    store = store_env.store()
+    src = store_env.tmp / "recording.dat"
+    with open(src, "wb") as handle:  # sparse: fast to write, yet not uniform
+        handle.truncate(GiB)
+        for offset in range(0, GiB, 64 * MiB):
+            handle.seek(offset)
+            handle.write(os.urandom(MiB))
+    digest = sha256_of(src)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    calls: list[tuple[int, int]] = []
+    uri = store.put_blob(src, progress=lambda d, t: calls.append((d, t)))
+    assert uri == store_env.uri(f"blobs/sha256/{digest}")
+    assert calls[-1] == (GiB, GiB) and store_env.inspect.sha256(uri) == digest
+    back = store.download_file(s3_uri=uri, local_path=store_env.tmp / "back.dat")
+    try:
+        assert back.stat().st_size == GiB and sha256_of(back) == digest
+        growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
+        assert growth < 200 * MiB, f"peak memory grew by {growth / MiB:.0f} MiB for a 1 GiB transfer"
+    finally:
+        back.unlink()
+        src.unlink()
+
+
+# --- content-addressed blobs -----------------------------------------------------------
+def test_put_blob_uploads_unchanged_bytes_only_once(store_env) -> None:
+    store = store_env.store()
+    src = age(random_file(store_env.tmp / "rec.bin", 12 * MiB))
+    uri = store.put_blob(src)
+    assert uri == store_env.uri("blobs/sha256/" + sha256_of(src))
+    stamp = store_env.inspect.write_stamp(uri)
+    again: list[tuple[int, int]] = []
+    assert store.put_blob(src, progress=lambda d, t: again.append((d, t))) == uri
+    assert again == [(12 * MiB, 12 * MiB)]  # the bar completes, nothing is sent
+    copy = store_env.tmp / "copy-elsewhere.bin"
+    copy.write_bytes(src.read_bytes())
+    assert store_env.store().put_blob(copy) == uri  # same content, another path, new client
+    assert store_env.inspect.write_stamp(uri) == stamp
+
+
+def test_put_blob_repairs_an_object_without_a_recorded_digest(store_env) -> None:
+    store = store_env.store()
+    src = random_file(store_env.tmp / "rec.bin", 1000)
+    uri = store_env.uri("blobs/sha256/" + sha256_of(src))
+    store_env.inspect.put(uri, src.read_bytes())  # same bytes, but no sha256 metadata
+    stamp = store_env.inspect.write_stamp(uri)
+    assert store.put_blob(src) == uri
+    assert store_env.inspect.write_stamp(uri) != stamp
+    assert store_env.inspect.sha256(uri) == sha256_of(src)
+
+
+_WATCHED: dict[str, int] = {}
+
+
+def _count_opens(event: str, args: tuple) -> None:
+    if event == "open" and _WATCHED and args and isinstance(args[0], (str, os.PathLike)):
+        path = os.fspath(args[0])
+        if path in _WATCHED:
+            _WATCHED[path] += 1
+
+
+sys.addaudithook(_count_opens)
+
+
+def test_digest_cache_does_not_reread_an_unchanged_file(store_env) -> None:
+    src = age(random_file(store_env.tmp / "rec.bin", 5 * MiB))
+    real = os.path.realpath(src)
+    _WATCHED[real] = 0
+    try:
+        store = store_env.store()
+        assert store.blob_digest(src) == sha256_of(src)
+        opened = _WATCHED[real]
+        assert store.blob_digest(src) == sha256_of(src)
+        assert store_env.store().blob_digest(src) == sha256_of(src)  # persisted across clients
+        assert _WATCHED[real] == opened + 2  # only this test's own sha256_of() calls
+        # Same size, new content and mtime: the cache notices.
+        src.write_bytes(os.urandom(5 * MiB))
+        age(src, 60)
+        assert store.blob_digest(src) == sha256_of(src)
+        assert store.digest_cache.files_hashed == 2
+        # A file written just now is hashed every time (its mtime may hide a rewrite).
+        fresh = random_file(store_env.tmp / "fresh.bin", 1000)
+        store.blob_digest(fresh)
+        store.blob_digest(fresh)
+        assert store.digest_cache.files_hashed == 4
+    finally:
+        del _WATCHED[real]
+
+
+def test_a_file_changed_during_upload_is_not_kept(store_env) -> None:
+    store = store_env.store()
+    src = age(random_file(store_env.tmp / "rec.bin", 4 * MiB))
+    uri = store_env.uri("inputs/r1/rec.bin")
+    with pytest.raises(IntegrityError, match="rec.bin changed while it was being stored"):
+        store.upload_file(local_path=src, s3_uri=uri, progress=lambda d, t: os.utime(src, None))
+    assert not store.exists(uri)
+
+
+# --- interrupted uploads ---------------------------------------------------------------
+@pytest.mark.parametrize("interrupt", [Cancelled, KeyboardInterrupt])
+def test_interrupted_upload_leaves_no_parts_and_no_object(store_env, interrupt) -> None:
+    store = store_env.small_part_store()
+    src = age(random_file(store_env.tmp / "rec.bin", 64 * MiB))
+    uri = store_env.uri("inputs/r1/rec.bin")
+    seen = {"parts": 0, "checked_at": 0}
+
+    def progress(done: int, total: int) -> None:
+        # Stop once the server holds at least two finished parts (or half-way locally).
+        if done - seen["checked_at"] >= 4 * MiB:
+            seen["checked_at"] = done
+            seen["parts"] = max(seen["parts"], store_env.inspect.parts_uploaded(uri))
+        if (store_env.adapter == "local" and done >= total // 2) or seen["parts"] >= 2:
+            raise interrupt()
+
+    with pytest.raises(interrupt):
+        store.upload_file(local_path=src, s3_uri=uri, progress=progress)
+    assert store_env.adapter == "local" or seen["parts"] >= 2
+    assert store_env.inspect.incomplete_uploads(uri) == []
+    assert not store.exists(uri) and store_env.inspect.keys(store_env.prefix) == []
+
+
+# --- errors --------------------------------------------------------------------------
+def _every_call(store, env) -> list:
+    src = random_file(env.tmp / "f.bin", 100)
+    uri = env.uri("inputs/r1/f.bin")
+    return [lambda: store.exists(uri), lambda: store.read_bytes(uri), lambda: store.write_bytes(uri, b"x"),
+            lambda: store.upload_file(local_path=src, s3_uri=uri), lambda: store.put_blob(src),
+            lambda: store.download_file(s3_uri=uri, local_path=env.tmp / "dl.bin"),
+            lambda: store.list_output_files(env.uri("outputs/r1/"))]
+
+
+def test_wrong_credentials_are_access_denied_without_leaking_the_secret(s3_env, caplog) -> None:
+    secret = "sbWRONGsecret-" + os.urandom(6).hex()
+    store = s3_env.store(aws_secret_access_key=secret)
+    caplog.set_level("DEBUG", logger="spikebatch")
+    started = time.monotonic()
+    for call in _every_call(store, s3_env):
+        with pytest.raises(StorageAccessDeniedError, match="denied.*check the access key") as caught:
+            call()
+        assert secret not in str(caught.value) and secret not in repr(caught.value)
+    assert time.monotonic() - started < 10, "403 must not be retried"
+    assert secret not in repr(store) and secret not in caplog.text
+    assert s3_env.server.secret_key not in repr(s3_env.store())
+    assert not (s3_env.tmp / "dl.bin").exists()
+
+
+def test_missing_bucket(s3_env) -> None:
+    store = s3_env.store(prefix="s3://sb-no-such-bucket-4d2f/spikebatch/")
+    s3_env.prefix = store.prefix
+    for call in _every_call(store, s3_env):
+        with pytest.raises(BucketNotFoundError, match="bucket 'sb-no-such-bucket-4d2f' .*does not exist.*create it"):
+            call()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_endpoint_fails_fast(s3_env) -> None:
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    store = s3_env.store(endpoint_url=endpoint)
+    for call in _every_call(store, s3_env)[:4]:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError, match=f"cannot reach the storage endpoint {endpoint}"):
+            call()
+        assert time.monotonic() - started < 10
+
+
+def _client_for(adapter: str, endpoint: str):
+    from spikebatch.adapters.storage_minio import MinioStorageClient
+    from spikebatch.adapters.storage_s3 import S3StorageClient
+
+    cls = S3StorageClient if adapter == "boto3" else MinioStorageClient
+    return cls(endpoint_url=endpoint, region_name="us-east-1",
+               aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-real-secret")
+
+
+@pytest.mark.parametrize("adapter", ["boto3", "minio"])
+@pytest.mark.parametrize(("script", "error", "requests"), [
+    ([(503, "SlowDown"), (500, "InternalError"), (403, "AccessDenied")], StorageAccessDeniedError, 3),
+    ([(403, "AccessDenied")], StorageAccessDeniedError, 1),
+    ([(404, "NoSuchKey")], ObjectNotFoundError, 1),
+    ([(503, "SlowDown")], StorageUnavailableError, 3),
+])
+def test_only_transient_errors_are_retried(adapter, script, error, requests, fake_s3) -> None:
+    endpoint, handler = fake_s3("scripted", script=script)
+    with pytest.raises(error):
+        _client_for(adapter, endpoint).read_bytes("s3://bucket/key.bin")
+    assert handler.requests == requests
+
+
+@pytest.mark.parametrize("adapter", ["boto3", "minio"])
+def test_a_dropped_download_resumes_where_it_broke_off(adapter, tmp_path, fake_s3) -> None:
+    data = os.urandom(3 * MiB)
+    endpoint, handler = fake_s3("dropping", data=data, ranges=[])
+    seen: list[tuple[int, int]] = []
+    out = _client_for(adapter, endpoint).download_file(
+        s3_uri="s3://bucket/rec.bin", local_path=tmp_path / "rec.bin", progress=lambda d, t: seen.append((d, t)))
+    assert out.read_bytes() == data
+    # The second GET asks only for what was not yet written (whole chunks kept).
+    assert len(handler.ranges) == 2 and handler.ranges[0] is None
+    resumed_at = int(handler.ranges[1].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= len(data) // 2
+    assert seen[-1] == (len(data), len(data))
+
+
+# --- path traversal ------------------------------------------------------------------
+def test_traversal_in_names_is_refused_before_anything_is_written(store_env) -> None:
+    store = store_env.store()
+    src = random_file(store_env.tmp / "f.bin", 10)
+    for call in (lambda: store.build_uri(run_id="r1", filename="../../escape"),
+                 lambda: store.build_uri(run_id="../r1", filename="x"),
+                 lambda: store.build_uri(run_id="r1", filename="/etc/passwd"),
+                 lambda: store.upload_file(local_path=src, s3_uri=store_env.uri("inputs/../../x"))):
+        with pytest.raises(InvalidURIError):
+            call()
+    assert store_env.inspect.keys(store_env.prefix) == []
+
+
+def test_download_output_refuses_keys_leaving_the_target_folder(store_env) -> None:
+    store = store_env.store()
+    prefix = store.output_prefix_for_run("r1")
+    store.write_bytes(prefix + "a.txt", b"fine")
+    store.write_bytes(prefix + "link/evil.txt", b"evil")
+    outside = store_env.tmp / "outside"
+    outside.mkdir()
+    target = store_env.tmp / "target"
+    target.mkdir()
+    (target / "link").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="symlink"):
+        store.download_output(output_prefix=prefix, local_dir=target)
+    # A backslash key (a traversal on Windows) is refused too.
+    store_env.inspect.put(prefix + "sub\\evil.txt", b"evil")
+    with pytest.raises(UnsafePathError, match="backslash"):
+        store.download_output(output_prefix=prefix, local_dir=store_env.tmp / "target2")
+    # Every key is checked first: not even the safe file was written.
+    assert os.listdir(outside) == [] and os.listdir(target) == ["link"]
+    assert not (store_env.tmp / "target2").exists()
