@@ -107,8 +107,15 @@ def missing_components(cache: Path | None = None, v: dict[str, str] | None = Non
 T0 = time.monotonic()
 
 
+PROGRESS_FILE: Path | None = None  # progress lines are also kept in <cache>/build.log
+
+
 def log(msg: str) -> None:
-    print(f"[build_testenv {time.monotonic() - T0:6.1f}s] {msg}", flush=True)
+    line = f"[build_testenv {time.monotonic() - T0:6.1f}s] {msg}"
+    print(line, flush=True)
+    if PROGRESS_FILE is not None:
+        with open(PROGRESS_FILE, "a") as f:
+            f.write(line + "\n")
 
 
 def go_env(cache: Path) -> dict[str, str]:
@@ -299,11 +306,15 @@ def build(force: bool = False) -> Path:
         log(f"all components up to date in {cache}")
         return cache
     if shutil.which("go") is None:
-        raise BuildError("Go is not installed: install a Go toolchain >= 1.24 with `go` on PATH "
-                         "(e.g. `apt-get install golang-go` if recent enough), then rerun "
+        raise BuildError(f"Go is not installed: put a Go toolchain >= {v['GO_MIN_VERSION']} on PATH "
+                         "(an older Go >= 1.21 also works: with the default GOTOOLCHAIN=auto it fetches "
+                         f"go{v['GO_MIN_VERSION']} from the Go module proxy), then rerun "
                          "`python tests/infra/build_testenv.py`")
     env = go_env(cache)
     logfile = cache / "build.log"
+    global PROGRESS_FILE
+    PROGRESS_FILE = logfile
+    log(f"==== {time.strftime('%Y-%m-%d %H:%M:%S')} build started")
     log(f"cache {cache}; to build: {', '.join(todo)}; go output in {logfile}")
     timings: dict[str, float] = {}
     # Quick things first, the long kubernetes build last.

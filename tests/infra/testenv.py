@@ -137,6 +137,8 @@ class MinioServer:
 
     def remove_bucket(self, name: str) -> None:
         """Delete every object (and version) in ``name``, then the bucket. Best effort."""
+        if not self.external and not (self.process and self.process.alive()):
+            return
         s3 = self.boto3_client()
         try:
             for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
@@ -235,8 +237,14 @@ class KubeCluster:
         c.node_name = None
         c.fail_label = None  # only kwok's chaos stage fails pods by label
         c.pod_log_lines = None
-        c.version = None
         c.restart_apiserver = None  # type: ignore[assignment]
+        try:
+            from kubernetes import client
+
+            with c.admin_api() as api:
+                c.version = client.VersionApi(api).get_code().git_version
+        except Exception:
+            c.version = None
         return c
 
     # ---------------------------------------------------------------- start/stop
@@ -384,6 +392,13 @@ class KubeCluster:
         self._start_apiserver(timeout)
         return time.monotonic() - t
 
+    def running(self) -> bool:
+        """True for an external cluster, else whether our kube-apiserver process is up."""
+        if self.external:
+            return True
+        api = self.processes.get("kube-apiserver")
+        return api is not None and api.alive()
+
     def stop(self, keep_logs: bool = False) -> None:
         order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
         for name in order + [n for n in self.processes if n not in order]:
@@ -498,6 +513,8 @@ class KubeCluster:
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 
+        if not self.running():
+            return  # stopped already (e.g. on Ctrl-C): nothing to clean, nobody to ask
         with self.admin_api() as api:
             try:
                 client.CoreV1Api(api).delete_namespace(name, propagation_policy="Background")
@@ -512,8 +529,9 @@ class KubeCluster:
         absent = [f for f in fields if getattr(self, f, None) is None]
         if absent:
             pytest.skip(f"the Kubernetes environment given by SPIKEBATCH_TEST_KUBECONFIG has no "
-                        f"{', '.join(absent)} (only the built-in kwok cluster has them; "
-                        f"unset SPIKEBATCH_TEST_KUBECONFIG and run `python tests/infra/build_testenv.py`)")
+                        f"{', '.join(absent)} (the user fields come from SPIKEBATCH_TEST_USER_KUBECONFIG + "
+                        f"SPIKEBATCH_TEST_USER_NAMESPACE; the rest only the built-in kwok cluster has: unset "
+                        f"SPIKEBATCH_TEST_KUBECONFIG and run `python tests/infra/build_testenv.py`)")
 
     def __repr__(self) -> str:
         return f"KubeCluster({self.server!r}, external={self.external})"
