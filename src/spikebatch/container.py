@@ -201,12 +201,8 @@ def store_for_uri(uri: str) -> Any:
     raise ConfigError(f"URI {uri!r} must start with s3:// or file://")
 
 
-def units_npz_items(path: Any) -> dict:
-    """A sorter's units.npz as workspace items (arrays; sampling rate as a float)."""
-    import numpy as np
+def sorting_result_items(outcome: Any, workspace: Any) -> dict:
+    """What one sorted recording stores in the result workspace (per workspace kind)."""
+    from .adapters.sorting_results import result_items
 
-    with np.load(path, allow_pickle=False) as data:
-        items = {name: data[name] for name in data.files}
-    if "sampling_frequency" in items:
-        items["sampling_frequency"] = float(items["sampling_frequency"])
-    return items
+    return result_items(outcome, workspace)

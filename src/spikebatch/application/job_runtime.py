@@ -179,7 +179,7 @@ def run_sorting(
     output_dir: Path,
     sorter: Sorter,
     result_codec: WorkspaceCodec,
-    unit_loader: Callable[[Path], dict],
+    result_items: Callable[[Any, Any], dict],
 ) -> Tuple[bool, str]:
     """Sort every recording into ``output_dir/<recording>/`` and gather the results in a
     workspace with one namespace per recording. Returns (ok, reason)."""
@@ -204,10 +204,8 @@ def run_sorting(
             print(f"sorting {entry.name} failed: {type(exc).__name__}: {exc}", flush=True)
             failures.append(entry.name)
             continue
-        units = unit_loader(outcome.units_path)
-        for key, value in units.items():
+        for key, value in result_items(outcome, workspace).items():
             workspace.store(entry.name, key, value)
-        workspace.store(entry.name, "sorting_metadata", json.loads(outcome.metadata_path.read_text()))
         print(f"sorted {entry.name}: {outcome.unit_count} units", flush=True)
     result_codec.commit(workspace, result_dir)
     if failures:

@@ -92,7 +92,7 @@ def run(mode: str) -> int:
                     output_dir,
                     container.sorter(manifest.sorting["sorter"]),
                     codec,
-                    container.units_npz_items,
+                    container.sorting_result_items,
                 )
             outcome_files = upload_tree(store, output_dir, output_prefix)
             status, code = ("succeeded", 0) if ok else ("failed", 1)
