@@ -15,8 +15,6 @@ command that needs it. Help is click's plain formatting for the same reason (typ
 rich help would import rich and markdown-it on every ``--help``).
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
@@ -24,7 +22,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from . import cli_jobs, cli_listing, cli_workflows
-from .cli_common import OUTPUT_FORMATS, STATE
+from .cli_common import OUTPUT_FORMATS, STATE, ProfileFileOpt, ProfileOpt
 
 app = typer.Typer(
     name="spikebatch",
@@ -39,8 +37,8 @@ app = typer.Typer(
 
 @app.callback()
 def _global(
-    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile name (built-in or user); default: local.")] = None,
-    profile_file: Annotated[Optional[Path], typer.Option("--profile-file", help="Path to a profile YAML file.")] = None,
+    profile: ProfileOpt = None,
+    profile_file: ProfileFileOpt = None,
     kubeconfig: Annotated[Optional[Path], typer.Option("--kubeconfig", help="Kubeconfig for cluster profiles.")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="text or json, for every command.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,

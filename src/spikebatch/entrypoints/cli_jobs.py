@@ -1,8 +1,6 @@
 """The spec's job commands: render-job, deploy-job, job-status, job-logs, job-delete,
 and policy-check."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -59,7 +57,7 @@ def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optio
     job_name = make_job_name(spec.name_prefix)
     manifest = render_job_manifest(job_name, spec, prof, new_run_id())
     summary = summarize_preflight(evaluate_policy(spec, prof))
-    Feedback().findings(summary)
+    Feedback().findings(summary, include_pass=True)
     text = manifest_to_yaml(manifest)
     path = None
     if output_manifest:
@@ -256,7 +254,7 @@ def policy_check(
         if wants_json(output):
             report({"POLICY": summary.level, "PROFILE": prof.name}, output, summary.to_dict())
         else:
-            Feedback().findings(summary)
+            Feedback().findings(summary, include_pass=True)
             report({"POLICY": summary.level, "BLOCK": summary.counts.get("BLOCK", 0), "WARN": summary.counts.get("WARN", 0)}, output)
         if summary.blocked:
             codes = ", ".join(f.code for f in summary.findings if f.level == "BLOCK")

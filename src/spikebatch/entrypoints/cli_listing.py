@@ -1,7 +1,5 @@
 """Commands that list things: list-jobs and the profiles group (list, show, validate)."""
 
-from __future__ import annotations
-
 import sys
 from datetime import datetime, timezone
 from pathlib import Path

@@ -50,11 +50,14 @@ class Feedback:
         self._said_state: Optional[str] = None
 
     # --- policy ---------------------------------------------------------------------
-    def findings(self, summary: Any) -> None:
-        """Each finding on its own line, coloured by level (BLOCK red, WARN yellow)."""
+    def findings(self, summary: Any, *, include_pass: bool = False) -> None:
+        """Each WARN / BLOCK finding on its own line, coloured by level (BLOCK red, WARN
+        yellow); PASS findings only with ``include_pass``."""
         if STATE.quiet:
             return
         for finding in summary.findings:
+            if finding.level == "PASS" and not include_pass:
+                continue
             if self.live:
                 style = LEVEL_STYLE.get(finding.level, "")
                 self.console.print(

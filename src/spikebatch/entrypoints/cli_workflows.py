@@ -1,8 +1,6 @@
 """The library's workflows on the command line: submit-workspace, submit-sorting,
 retrieve and wait."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import Annotated, Any, List, Optional
