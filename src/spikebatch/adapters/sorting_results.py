@@ -31,7 +31,7 @@ def result_items(outcome: SortingOutcome, workspace: Any) -> Dict[str, Any]:
     for unit_id in units.unit_ids:
         items[f"spike_times_{unit_id}"] = np.asarray(units.spike_times[unit_id], dtype=np.float64)
     if spikelab:
-        items["sampling_frequency"] = np.float64(units.sampling_frequency).reshape(())
+        items["sampling_frequency"] = np.array(units.sampling_frequency, dtype=np.float64)  # 0-d ndarray, not a numpy scalar
         items["sorting_metadata"] = {"json": json.dumps(metadata)}
         saved = [p for p in outcome.extra_paths if Path(p).name == SPIKEDATA_BASENAME + ".h5"]
         if saved:
