@@ -150,6 +150,8 @@ def test_deploy_job_follow_logs_then_delete(cli: Cli) -> None:
     deleted = cli("job-delete", job)
     assert deleted.returncode == 0 and deleted.keys["DELETED_JOB"] == job
     assert job not in cli.local_jobs()
+    (record,) = cli.records()
+    assert record["record"]["last_state"] == "Deleted"  # what list-jobs --offline shows
     assert_one_line_error(cli("job-status", job), 2, job)
     assert_one_line_error(cli("job-delete", job), 2, "does not exist")
 
@@ -233,8 +235,12 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import spikeinterface.core as si
 
     folder = tmp_path_factory.mktemp("rec") / "organoid_rec"
+    import warnings
+
     rec, _ = si.generate_ground_truth_recording(durations=[2.0], num_channels=4, num_units=2, seed=7)
-    rec.save(folder=folder, verbose=False)
+    with warnings.catch_warnings():  # a generated recording has no provenance to save; that is fine here
+        warnings.filterwarnings("ignore", message="The extractor is not serializable")
+        rec.save(folder=folder, verbose=False)
     return folder
 
 
@@ -265,3 +271,40 @@ def test_submit_sorting_unknown_parameter_uploads_nothing(cli: Cli, recording: P
     result = cli("submit-sorting", "--recording", str(recording), "--preset", "tridesclous2", "--set", "no_such_knob=1")
     assert_one_line_error(result, 2, "no_such_knob")
     assert cli.data_files() == [] and cli.local_jobs() == [] and cli.records() == []
+
+
+def test_ctrl_c_while_waiting_leaves_the_job_running(cli: Cli) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    config = cli.root / "slow.yaml"
+    config.write_text("container:\n  command: [python, -c, \"import time; time.sleep(60)\"]\n")
+    deployed = cli("deploy-job", "--job-config", str(config))
+    assert deployed.returncode == 0, deployed.stderr
+    run_id, job = deployed.keys["RUN_ID"], deployed.keys["JOB_NAME"]
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "spikebatch", "wait", run_id], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cli.root)
+        first = proc.stderr.readline()  # "job NAME: Running" once the wait is under way
+        assert first.startswith(f"job {job}: "), first
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        errors = [line for line in rest.splitlines() if line.strip()]
+        assert len(errors) == 1 and "keeps running" in errors[0] and f"spikebatch wait {run_id}" in errors[0]
+        assert "Traceback" not in rest
+        assert cli("job-status", run_id).keys["JOB_STATUS"] in ("Pending", "Running")
+    finally:
+        cli("job-delete", job)
+
+
+def test_job_logs_of_a_deleted_job_come_from_the_saved_runner_log(cli: Cli) -> None:
+    workspace = write_workspace(cli.root / "ws", x=4)
+    done = cli("submit-workspace", "--workspace", str(workspace), "--script", str(_script(cli, DOUBLER)), "--wait")
+    assert done.returncode == 0, done.stderr
+    assert cli("job-delete", done.keys["RUN_ID"]).returncode == 0
+    logs = cli("job-logs", done.keys["RUN_ID"])
+    assert logs.returncode == 0, logs.stderr
+    assert "doubling 4" in logs.stdout.splitlines()
+    assert "gone from the backend" in logs.stderr and done.keys["LOGS_PREFIX"] in logs.stderr

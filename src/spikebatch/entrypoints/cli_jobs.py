@@ -227,6 +227,13 @@ def job_delete(job: JobRefArg, profile: ProfileOpt = None, profile_file: Profile
                 "(already deleted, or cleaned up after it finished)"
             )
         say(f"deleted job {target.job_name}")
+        if target.record is not None:
+            from .cli_records import update_state
+
+            try:
+                update_state(target.record, "Deleted")
+            except OSError as exc:
+                warn(f"could not update the local record {target.record.path}: {exc}")
         report({"DELETED_JOB": target.job_name, "RUN_ID": target.run_id}, output)
 
     run_guarded(action)
