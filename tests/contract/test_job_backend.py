@@ -11,7 +11,6 @@ at the end (deadline, secrets, a second process reading the state).
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -443,4 +442,20 @@ def test_kubernetes_backend_falls_back_to_kubectl_without_client_configuration(t
     with pytest.raises(BackendUnavailableError, match="no Kubernetes client configuration") as err:
         KubernetesBatchJobBackend(namespace="lab", use_kubectl_fallback=False)
     assert "\n" not in str(err.value)
-    assert json.dumps(str(err.value))  # plain text
+    # a kubeconfig path that names nothing is reported as such, not handed to kubectl
+    with pytest.raises(BackendUnavailableError, match="does not exist"):
+        KubernetesBatchJobBackend(namespace="lab", kubeconfig=str(tmp_path / "typo.yaml"))
+
+
+def test_kubernetes_backend_without_a_usable_kubeconfig_uses_kubectl_which_reports_one_line(tmp_path):
+    from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend
+
+    broken = tmp_path / "broken.kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+
+    b = KubernetesBatchJobBackend(namespace="lab", kubeconfig=str(broken))
+
+    assert b.fallback is not None and "did not load" in b.fallback_reason
+    with pytest.raises(BackendUnavailableError) as err:  # kubectl has no server to talk to either
+        b.job_status("anything")
+    assert "\n" not in str(err.value) and b.request_count == 1

@@ -182,4 +182,5 @@ def server_host(api_client: Any) -> str:
 
 
 def env_kubeconfig_exists(kubeconfig: Optional[str]) -> bool:
+    """An explicit kubeconfig path must exist (None defers to $KUBECONFIG / defaults)."""
     return kubeconfig is None or os.path.exists(os.path.expanduser(kubeconfig))

@@ -51,7 +51,12 @@ class KubernetesBatchJobBackend:
         self.kubeconfig = kubeconfig
         self.use_kubectl_fallback = use_kubectl_fallback
         self.fallback: Any = None
+        self.fallback_reason: Optional[str] = None
         self.api_client: Any = None
+        self.host: Optional[str] = None
+        if not kc.env_kubeconfig_exists(kubeconfig):
+            # A path that names nothing is a typo, not a reason to try kubectl instead.
+            raise BackendUnavailableError(f"kubeconfig {kubeconfig!r} does not exist")
         try:
             self.api_client = kc.load_api_client(kubeconfig)
         except kc.ClientConfigMissing as exc:
