@@ -156,3 +156,14 @@ def test_debug_adds_the_traceback(cli: Cli) -> None:
     result = cli("--debug", "deploy-job", "--profile", "nope", "--job-config", str(EXAMPLE))
     assert result.returncode == 2
     assert "Traceback" in result.stderr and "error: unknown profile 'nope'" in result.stderr
+
+
+def test_unreachable_storage_exits_3_and_submits_no_job(cli: Cli, workspace_args: list, tmp_path: Path) -> None:
+    profile = tmp_path / "s3gone.yaml"
+    profile.write_text("name: s3gone\nbackend: local\nstorage_backend: boto3\ndefault_s3_prefix: s3://bucket/jobs/\n"
+                       f"endpoint_url: http://127.0.0.1:{closed_port()}\ndefault_images: {{cpu: 'runner:1.0'}}\n")
+    result = cli("--profile-file", str(profile), "submit-workspace", *workspace_args,
+                 env={"AWS_ACCESS_KEY_ID": "test-key-id", "AWS_SECRET_ACCESS_KEY": "test-secret-value"})
+    assert_one_line_error(result, 3, "cannot reach the storage endpoint", "127.0.0.1")
+    assert "test-secret-value" not in result.stderr
+    _nothing_created(cli)
