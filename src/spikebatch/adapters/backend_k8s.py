@@ -19,7 +19,7 @@ import shutil
 import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
-from ..domain.errors import BackendError, BackendUnavailableError, JobNotFoundError
+from ..domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ..domain.job_state import job_state_of
 from ..ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from . import _k8s_client as kc
@@ -199,10 +199,11 @@ class KubernetesBatchJobBackend:
         try:
             resp = self._raw(self._core.read_namespaced_pod_log, name, self.namespace,
                              container=self._container(pod), verb="get", resource="pods/log", name=name)
-        except (JobNotFoundError, BackendUnavailableError):
-            raise
+        except (BackendAuthError, BackendUnavailableError):
+            raise  # no right to read logs, or no server: the caller must know
         except BackendError:
-            # 400 "container ... is waiting to start" / "terminated" races: nothing to read.
+            # 400 "container ... is waiting to start", 404 the pod went meanwhile:
+            # this pod has no log to give.
             return
         try:
             text = resp.data.decode("utf-8", errors="replace")

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
-from ..domain.errors import BackendError, BackendUnavailableError, JobNotFoundError
+from ..domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ..domain.job_state import job_state_of
 from ..ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ._backend_common import job_info, label_selector, pod_has_started, prepare_job_manifest, sorted_by_creation
@@ -135,10 +135,12 @@ class KubectlBackend:
         name = pod["metadata"]["name"]
         try:
             out = self._run(["logs", name, "-c", self._container(pod)], verb="get", resource="pods/log", name=name)
-        except (JobNotFoundError, BackendUnavailableError):
-            raise
+        except (BackendAuthError, BackendUnavailableError):
+            raise  # no right to read logs, or no server: the caller must know
         except BackendError:
-            return  # the container is waiting to start or was never created: no log
+            # 400 "container ... is waiting to start", 404 the pod went meanwhile:
+            # this pod has no log to give.
+            return
         yield from out.splitlines()
 
     def _pod_stream(self, pod: Mapping[str, Any]) -> PodLogStream:
