@@ -174,6 +174,10 @@ def test_small_objects_and_missing_objects(store_env) -> None:
     assert store.write_bytes(uri, b"line 1\n") == uri
     assert store.exists(uri) and store.read_bytes(uri) == b"line 1\n"
     assert store_env.inspect.sha256(uri) == hashlib.sha256(b"line 1\n").hexdigest()
+    empty = store_env.uri("logs/r1/empty.log")
+    store.upload_file(local_path=random_file(store_env.tmp / "empty.log", 0), s3_uri=empty)
+    assert store.read_bytes(empty) == b""
+    assert store.download_file(s3_uri=empty, local_path=store_env.tmp / "e" / "empty.log").read_bytes() == b""
     missing = store_env.uri("logs/r1/nope.log")
     for call in (lambda: store.read_bytes(missing),
                  lambda: store.download_file(s3_uri=missing, local_path=store_env.tmp / "nope.log")):
@@ -377,6 +381,18 @@ def test_wrong_credentials_are_access_denied_without_leaking_the_secret(s3_env, 
     assert secret not in repr(store) and secret not in caplog.text
     assert s3_env.server.secret_key not in repr(s3_env.store())
     assert not (s3_env.tmp / "dl.bin").exists()
+
+
+def test_missing_credentials_say_how_to_provide_them(s3_env, monkeypatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(s3_env.tmp / "absent-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(s3_env.tmp / "absent-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask 169.254.169.254
+    store = s3_env.store(aws_access_key_id=None, aws_secret_access_key=None)
+    with pytest.raises(StorageAccessDeniedError, match="no usable S3 credentials .*set AWS_ACCESS_KEY_ID"):
+        store.exists(s3_env.uri("inputs/r1/f.bin"))
 
 
 def test_missing_bucket(s3_env) -> None:

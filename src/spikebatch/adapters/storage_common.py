@@ -387,3 +387,10 @@ def unreachable(uri: str, endpoint: str, reason: str) -> StorageUnavailableError
         f"cannot reach the storage endpoint {endpoint} for {uri} ({reason}); check "
         "endpoint_url / S3_ENDPOINT_URL and that the server is running"
     )
+
+
+def no_credentials(uri: str) -> StorageAccessDeniedError:
+    return StorageAccessDeniedError(
+        f"no usable S3 credentials for {uri}; set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (or the profile's credentials)"
+    )

@@ -34,7 +34,15 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 
 from ..domain.errors import InvalidURIError, StorageError
 from ..domain.storage_uri import StorageURI
-from .storage_common import SHA256_META, BaseArtifactStore, ObjectInfo, public_endpoint, s3_error, unreachable
+from .storage_common import (
+    SHA256_META,
+    BaseArtifactStore,
+    ObjectInfo,
+    no_credentials,
+    public_endpoint,
+    s3_error,
+    unreachable,
+)
 from .transfer import STREAM_CHUNK, TRANSIENT_STATUS, DigestCache, Progress, RetryPolicy, TransferCancelled
 
 MiB = 1024 * 1024
@@ -159,10 +167,10 @@ class MinioStorageClient(BaseArtifactStore):
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
             raise self._translate(exc, str(uri)) from exc
         except ValueError as exc:
-            # The SDK reports missing credentials from its provider chain this way.
-            if "credential" not in str(exc).lower() and "access key" not in str(exc).lower():
+            # The SDK's provider chain reports "no credentials anywhere" as a ValueError.
+            if "fail to fetch credentials" not in str(exc):
                 raise
-            raise s3_error("InvalidAccessKeyId", None, str(uri), self._endpoint) from None
+            raise no_credentials(str(uri)) from None
 
     # --- primitives --------------------------------------------------------------
     def _stat(self, uri: StorageURI) -> Optional[ObjectInfo]:

@@ -34,9 +34,17 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from ..domain.errors import StorageAccessDeniedError, StorageError
+from ..domain.errors import StorageError
 from ..domain.storage_uri import StorageURI
-from .storage_common import SHA256_META, BaseArtifactStore, ObjectInfo, public_endpoint, s3_error, unreachable
+from .storage_common import (
+    SHA256_META,
+    BaseArtifactStore,
+    ObjectInfo,
+    no_credentials,
+    public_endpoint,
+    s3_error,
+    unreachable,
+)
 from .transfer import STREAM_CHUNK, DigestCache, Progress, RetryPolicy
 
 MiB = 1024 * 1024
@@ -130,10 +138,7 @@ class S3StorageClient(BaseArtifactStore):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return s3_error(str(error.get("Code", "")), status, uri, self._endpoint)
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return StorageAccessDeniedError(
-                f"no usable S3 credentials for {uri}; set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY (or the profile's credentials)"
-            )
+            return no_credentials(uri)
         if isinstance(exc, (BotoConnectionError, HTTPClientError, IncompleteReadError)):
             return unreachable(uri, self._endpoint, type(exc).__name__)
         return StorageError(
