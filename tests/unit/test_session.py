@@ -275,3 +275,17 @@ def test_retrieve_before_outputs_exist(session, script, tmp_path) -> None:
     result = session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
     with pytest.raises(ObjectNotFoundError, match="wait_for_completion"):
         session.retrieve_result(result, str(tmp_path / "out"))
+
+
+def test_unreachable_backend_fails_before_anything_is_uploaded(store, script) -> None:
+    from spikebatch.domain.errors import BackendUnavailableError
+
+    class Unreachable(ScriptedBackend):
+        def list_jobs(self, labels=None):
+            raise unavailable()
+
+    backend = Unreachable()
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store, workspace_codecs=[JsonFileCodec()])
+    with pytest.raises(BackendUnavailableError, match="unreachable"):
+        session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
+    assert store.uploads == [] and backend.applied == []

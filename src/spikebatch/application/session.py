@@ -25,7 +25,7 @@ from ..domain.errors import (
 )
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
 from ..domain.models import ClusterProfile, ContainerSpec, JobSpec, SubmitResult
-from ..domain.naming import make_job_name, new_run_id
+from ..domain.naming import RUN_ID_LABEL, make_job_name, new_run_id
 from ..domain.policy import PreflightSummary, evaluate_policy, summarize_preflight
 from ..domain.redaction import redact_sensitive_map
 from ..domain.validation import validate_job_spec
@@ -135,6 +135,11 @@ class RunSession:
             )
         return summary
 
+    def _check_backend(self, run_id: str) -> None:
+        """One cheap read (Jobs of this new run id: none) before anything is uploaded, so
+        an unreachable cluster or missing permission fails before staging, not after."""
+        self.backend.list_jobs({RUN_ID_LABEL: run_id})
+
     def _runner_spec(self, spec: JobSpec, mode: str, env: Dict[str, str]) -> JobSpec:
         """The JobSpec with the runner command (unless the user gave one) and its env."""
         container_env = dict(spec.container.env)
@@ -188,6 +193,7 @@ class RunSession:
         self.preflight(spec, allow_policy_risk)
         codec = self._codec_for(workspace)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
+        self._check_backend(run_id)
         where = self._locations(run_id)
         script_name = Path(script).name
         runner_spec = self._runner_spec(
@@ -230,6 +236,7 @@ class RunSession:
         sorter = self._sorter(_sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
+        self._check_backend(run_id)
         where = self._locations(run_id)
         runner_spec = self._runner_spec(
             spec, "sorting", {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}

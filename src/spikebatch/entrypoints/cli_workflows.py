@@ -76,14 +76,6 @@ def _open_workspace(path: Path) -> Any:
     return str(path)
 
 
-def _check_backend(session: Any) -> None:
-    """Reach the backend before staging anything, so an unreachable cluster leaves no
-    uploaded bundle behind."""
-    from ..domain.naming import RUN_ID_LABEL
-
-    session.backend.list_jobs({RUN_ID_LABEL: "reachability-check"})
-
-
 def submit_workspace(
     workspace: Annotated[Path, typer.Option("--workspace", help="Directory workspace folder, or SpikeLab workspace base path.")],
     script: Annotated[Path, typer.Option("--script", help="Analysis script (.py); it sees the global `workspace`.")],
@@ -114,7 +106,6 @@ def submit_workspace(
         feedback = Feedback()
         session = open_session(prof)
         feedback.findings(session.preflight(spec, allow_policy_risk))
-        _check_backend(session)
         with feedback.transfer("uploading inputs", preparing="saving and hashing inputs") as progress:
             session.progress = progress
             result = session.submit_workspace_job(
@@ -166,7 +157,6 @@ def submit_sorting(
         feedback = Feedback()
         session = open_session(prof)
         feedback.findings(session.preflight(spec, allow_policy_risk))
-        _check_backend(session)
         with feedback.transfer("uploading recordings", preparing="hashing recordings") as progress:
             session.progress = progress
             result = session.submit_sorting_job(
