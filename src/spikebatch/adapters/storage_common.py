@@ -2,13 +2,14 @@
 blobs with dedupe, verified atomic downloads, output listing/download and the mapping
 of S3 error codes to the project's exceptions.
 
-An adapter subclasses BaseArtifactStore and implements its primitives (_stat, _upload,
-_open_range or _download, _list, _read, _write, _delete); every public method of the
-port is written once here, so the three adapters cannot drift apart in behaviour.
+An adapter subclasses BaseArtifactStore and implements its seven primitives (_stat,
+_upload, _open_range, _list, _read, _write, _delete); every public method of the port
+is written once here, so the three adapters cannot drift apart in behaviour.
 """
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import string
 import time
@@ -39,7 +40,6 @@ from .transfer import (
     atomic_path,
     check_unchanged,
     safe_local_path,
-    sha256_file,
 )
 
 #: Object metadata key holding the sha256 hex digest of the object's bytes
@@ -71,12 +71,10 @@ def _uses_filename(template: str) -> bool:
     return any(name == "filename" for _, name, _, _ in string.Formatter().parse(template))
 
 
-class BaseArtifactStore:
+class BaseArtifactStore(abc.ABC):
     """Port methods written against the adapter primitives below."""
 
     scheme = "s3"
-    #: Name used in messages ("boto3", "minio", "local").
-    backend_name = ""
     retry = RetryPolicy()
 
     def __init__(self, *, prefix: Optional[str], path_templates: Any,
@@ -92,18 +90,21 @@ class BaseArtifactStore:
         return f"{type(self).__name__}(prefix={self.prefix!r})"
 
     # --- primitives every adapter implements -------------------------------------
+    @abc.abstractmethod
     def _stat(self, uri: StorageURI) -> Optional[ObjectInfo]:
-        raise NotImplementedError
+        """Size and recorded sha256 of the object, or None when it does not exist."""
 
+    @abc.abstractmethod
     def _upload(self, path: Path, uri: StorageURI, sha256: str, progress: Progress) -> None:
-        raise NotImplementedError
+        """Store the file at ``uri`` with ``sha256`` as metadata; on failure leave no
+        object and no multipart parts behind."""
 
+    @abc.abstractmethod
     def _open_range(self, uri: StorageURI, start: int) -> ContextManager[Iterable[bytes]]:
         """The object's bytes from offset ``start`` on, as chunks; the connection is
         closed when the context ends, even half-read."""
-        raise NotImplementedError
 
-    def _download(self, uri: StorageURI, tmp: Path, progress: Progress) -> Optional[str]:
+    def _download(self, uri: StorageURI, tmp: Path, progress: Progress) -> str:
         """Write the object to ``tmp``; return the sha256 of what was written.
 
         One sequential stream, hashed on the way (no second pass over the file). A
@@ -129,17 +130,21 @@ class BaseArtifactStore:
                     time.sleep(self.retry.backoff_seconds * 2 ** attempt)
         raise AssertionError("unreachable: the loop returns or raises")
 
+    @abc.abstractmethod
     def _list(self, prefix: StorageURI) -> list[tuple[StorageURI, int]]:
-        raise NotImplementedError
+        """(URI, size) of every object under ``prefix``, folder markers excluded."""
 
+    @abc.abstractmethod
     def _read(self, uri: StorageURI) -> tuple[bytes, Optional[str]]:
-        raise NotImplementedError
+        """A small object's bytes and its recorded sha256 (None if absent)."""
 
+    @abc.abstractmethod
     def _write(self, uri: StorageURI, data: bytes, sha256: str) -> None:
-        raise NotImplementedError
+        """Store a small object with ``sha256`` as metadata."""
 
+    @abc.abstractmethod
     def _delete(self, uri: StorageURI) -> None:
-        raise NotImplementedError
+        """Remove the object (no error if it is already gone)."""
 
     # --- layout ------------------------------------------------------------------
     def _parse(self, uri: str, *, what: str = "object") -> StorageURI:
@@ -279,7 +284,6 @@ class BaseArtifactStore:
                     "nothing was written -- retry the download"
                 )
             if info.sha256 is not None:
-                digest = digest or sha256_file(tmp)[0]
                 if digest != info.sha256:
                     raise IntegrityError(
                         f"download of {source} has sha256 {digest}, but the object records "

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from ..domain.errors import (
     InvalidURIError,
@@ -30,7 +30,7 @@ from ..domain.errors import (
 )
 from ..domain.storage_uri import StorageURI, file_uri, parse_uri
 from .storage_common import BaseArtifactStore, ObjectInfo
-from .transfer import DigestCache, Progress, atomic_path, copy_file, is_temporary_name
+from .transfer import CHUNK, DigestCache, Progress, atomic_path, copy_file, is_temporary_name
 
 META_DIR = ".spikebatch-meta"
 
@@ -50,7 +50,6 @@ class LocalFileStorage(BaseArtifactStore):
     ``file://`` + ``$SPIKEBATCH_DATA_DIR`` or ``~/.local/share/spikebatch/storage/``)."""
 
     scheme = "file"
-    backend_name = "local"
 
     def __init__(self, *, prefix: Optional[str] = None, path_templates: Any = None,
                  root: str | Path | None = None, digest_cache: Optional[DigestCache] = None) -> None:
@@ -154,9 +153,11 @@ class LocalFileStorage(BaseArtifactStore):
                 copy_file(path, tmp, progress)
             self._write_meta(dest, sha256)
 
-    def _download(self, uri: StorageURI, tmp: Path, progress: Progress) -> Optional[str]:
-        with self._os_errors(uri, "read"):
-            return copy_file(self._path(uri), tmp, progress, digest=True)
+    @contextlib.contextmanager
+    def _open_range(self, uri: StorageURI, start: int) -> Iterator[Iterable[bytes]]:
+        with self._os_errors(uri, "read"), open(self._path(uri), "rb") as handle:
+            handle.seek(start)
+            yield iter(lambda: handle.read(CHUNK), b"")
 
     def _list(self, prefix: StorageURI) -> list[tuple[StorageURI, int]]:
         base = self._path(prefix)

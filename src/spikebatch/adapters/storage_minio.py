@@ -89,7 +89,6 @@ class MinioStorageClient(BaseArtifactStore):
     """ArtifactStore over the MinIO SDK; same constructor as S3StorageClient."""
 
     scheme = "s3"
-    backend_name = "minio"
 
     def __init__(
         self,

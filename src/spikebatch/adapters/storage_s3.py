@@ -74,7 +74,6 @@ class S3StorageClient(BaseArtifactStore):
     """
 
     scheme = "s3"
-    backend_name = "boto3"
 
     def __init__(
         self,

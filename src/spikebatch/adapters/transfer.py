@@ -54,29 +54,25 @@ def sha256_file(path: str | Path, progress: Optional["Progress"] = None) -> tupl
     return hasher.hexdigest(), size
 
 
-def copy_file(source: str | Path, dest: str | Path, progress: Optional["Progress"] = None,
-              *, digest: bool = False) -> Optional[str]:
-    """Copy ``source`` to ``dest`` in CHUNK-sized steps (reporting progress after each).
+def copy_file(source: str | Path, dest: str | Path, progress: Optional["Progress"] = None) -> None:
+    """Copy ``source`` to ``dest`` in CHUNK-sized steps, reporting progress after each.
 
-    With ``digest`` the bytes pass through Python once and their sha256 is returned;
-    without it the kernel copies them (copy_file_range: no user-space buffer, and a
-    reflink on filesystems that support it), falling back to read/write where the
-    kernel or filesystem refuses.
+    The kernel copies the bytes (copy_file_range: no user-space buffer, and a reflink on
+    filesystems that support it); where the kernel or filesystem refuses, read/write.
     """
-    hasher = hashlib.sha256() if digest else None
     with open(source, "rb", buffering=0) as src, open(dest, "wb") as dst:
-        if hasher is None and hasattr(os, "copy_file_range"):
+        if hasattr(os, "copy_file_range"):
             try:
                 while True:
                     count = os.copy_file_range(src.fileno(), dst.fileno(), CHUNK)
                     if not count:
-                        return None
+                        return
                     if progress is not None:
                         progress.add(count)
             except OSError as exc:
                 if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                     raise
-                # Nothing copied yet when the call is refused outright; start over.
+                # Refused: start over with plain reads and writes.
                 if progress is not None:
                     progress.add(-progress.done)
                 src.seek(0)
@@ -87,13 +83,10 @@ def copy_file(source: str | Path, dest: str | Path, progress: Optional["Progress
         while True:
             count = src.readinto(buffer)
             if not count:
-                break
+                return
             dst.write(view[:count])
-            if hasher is not None:
-                hasher.update(view[:count])
             if progress is not None:
                 progress.add(count)
-    return hasher.hexdigest() if hasher is not None else None
 
 
 def user_cache_dir() -> Path:
