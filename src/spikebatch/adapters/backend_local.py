@@ -37,17 +37,20 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 def default_state_root() -> Path:
+    # $SPIKEBATCH_STATE_DIR is spikebatch's whole state folder (the CLI keeps its
+    # submission records there too), so the backend takes a sub-folder of it: a
+    # namespace named like another tenant of that folder must not collide with it.
     env = os.environ.get("SPIKEBATCH_STATE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "spikebatch" / "local-backend"
+    base = Path(env).expanduser() if env else Path(
+        os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    ) / "spikebatch"
+    return base / "local-backend"
 
 
 class LocalProcessBackend:
     """Jobs as local processes; state under ``<state_dir>/<namespace>/``.
 
-    ``state_dir`` defaults to ``$SPIKEBATCH_STATE_DIR``, else
+    ``state_dir`` defaults to ``$SPIKEBATCH_STATE_DIR/local-backend``, else
     ``$XDG_STATE_HOME/spikebatch/local-backend`` (``~/.local/state/...``)."""
 
     def __init__(self, namespace: str = "default", state_dir: Optional[str | os.PathLike] = None) -> None:
