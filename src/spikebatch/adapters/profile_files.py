@@ -17,11 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import yaml
-
 from ..domain.errors import ConfigError, JobSpecValidationError, ProfileNotFoundError
 from ..domain.models import ClusterProfile
 from ..domain.validation import validate_model
+from .yaml_files import parse_yaml
 
 PROFILE_PATH_ENV = "SPIKEBATCH_PROFILE_PATH"
 _SUFFIXES = (".yaml", ".yml")
@@ -59,13 +58,7 @@ def available_profiles(env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 
 
 def _read_yaml(text: str, source: str) -> Dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"{source}:{where}: {problem}; fix the YAML syntax") from None
+    data = parse_yaml(text, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -34,7 +34,8 @@ MaxWaitOpt = Annotated[float, typer.Option("--max-wait-seconds", min=0, help="Gi
 
 
 def _job_spec(job_config: Path, image: Optional[str], image_profile: Optional[str]) -> Any:
-    from ..application.job_config import apply_image_choice, load_job_config
+    from ..adapters.job_config_file import load_job_config
+    from ..application.job_config import apply_image_choice
 
     return apply_image_choice(load_job_config(job_config), image=image, image_profile=image_profile)
 

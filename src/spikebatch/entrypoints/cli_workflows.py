@@ -33,7 +33,8 @@ RetrieveToOpt = Annotated[
 
 
 def _job_spec(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
-    from ..application.job_config import apply_image_choice, load_job_config
+    from ..adapters.job_config_file import load_job_config
+    from ..application.job_config import apply_image_choice
     from ..domain.validation import validate_job_spec
 
     spec = load_job_config(job_config) if job_config else validate_job_spec({})
