@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 import yaml
 
-from ..domain.errors import InvalidManifestError, NamespaceMismatchError
+from ..domain.errors import InvalidManifestError, JobNotFoundError, NamespaceMismatchError
 from ..domain.job_state import job_state_of
 from ..ports.backend import JobInfo, ManifestInput
 
@@ -216,3 +216,47 @@ def sleep_until(deadline: Optional[float], seconds: float) -> None:
         seconds = min(seconds, max(0.0, deadline - time.monotonic()))
     if seconds > 0:
         time.sleep(seconds)
+
+
+def container_name(pod: Mapping[str, Any]) -> str:
+    """The name of a pod's first container (the one spikebatch renders)."""
+    return ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+
+
+def job_log_lines(
+    job_pods: Callable[[], tuple],
+    read_log: Callable[[Mapping[str, Any]], Iterator[str]],
+    follow_pod: Callable[[Mapping[str, Any]], Iterator[str]],
+    follow: bool,
+) -> Iterator[str]:
+    """Log lines of every pod of a Job, oldest pod first, retried pods included.
+
+    ``job_pods()`` returns (job, pods oldest first); ``read_log(pod)`` reads a pod's log
+    once; ``follow_pod(pod)`` streams it until the pod ends. With ``follow``, pods that
+    appear later (retries) are picked up until the Job is terminal or deleted.
+    """
+    job, pods = job_pods()
+    if not follow:
+        for pod in pods:
+            if pod_has_started(pod):
+                yield from read_log(pod)
+        return
+    seen: set[str] = set()
+    wait = 0.5
+    while True:
+        fresh = [p for p in pods if p["metadata"]["name"] not in seen]
+        for pod in fresh:
+            seen.add(pod["metadata"]["name"])
+            yield from follow_pod(pod)
+        # The Job was read before its pods: terminal then means no pod is missing.
+        if not fresh and job_state_of(job).is_terminal:
+            return
+        if not fresh:
+            time.sleep(wait)  # a retry pod is due after the controller's back-off
+            wait = min(wait * 1.5, 5.0)
+        else:
+            wait = 0.5
+        try:
+            job, pods = job_pods()
+        except JobNotFoundError:
+            return  # deleted while we followed it

@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ..domain.job_state import job_state_of
 from ..ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from . import _k8s_client as kc
-from ._backend_common import job_info, label_selector, pod_has_started, prepare_job_manifest, sorted_by_creation
+from ._backend_common import (
+    container_name,
+    job_info,
+    job_log_lines,
+    label_selector,
+    prepare_job_manifest,
+    sorted_by_creation,
+)
 from ._k8s_logs import PodLogStream, response_lines
 
 JOBS = "jobs.batch"
@@ -165,40 +171,15 @@ class KubernetesBatchJobBackend:
         if self.fallback is not None:
             yield from self.fallback.stream_logs(job_name, follow=follow)
             return
-        job, pods = self._job_pods(job_name)
-        if not follow:
-            for pod in pods:
-                if pod_has_started(pod):
-                    yield from self._read_log(pod)
-            return
-        seen: set[str] = set()
-        wait = 0.5
-        while True:
-            fresh = [p for p in pods if p["metadata"]["name"] not in seen]
-            for pod in fresh:
-                seen.add(pod["metadata"]["name"])
-                yield from self._pod_stream(pod).lines()
-            # The Job was read before its pods: terminal then means no pod is missing.
-            if not fresh and job_state_of(job).is_terminal:
-                return
-            if not fresh:
-                time.sleep(wait)  # a retry pod is due after the controller's back-off
-                wait = min(wait * 1.5, 5.0)
-            else:
-                wait = 0.5
-            try:
-                job, pods = self._job_pods(job_name)
-            except JobNotFoundError:
-                return  # deleted while we followed it
-
-    def _container(self, pod: Mapping[str, Any]) -> str:
-        return ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+        yield from job_log_lines(
+            lambda: self._job_pods(job_name), self._read_log, lambda pod: self._pod_stream(pod).lines(), follow
+        )
 
     def _read_log(self, pod: Mapping[str, Any]) -> Iterator[str]:
         name = pod["metadata"]["name"]
         try:
             resp = self._raw(self._core.read_namespaced_pod_log, name, self.namespace,
-                             container=self._container(pod), verb="get", resource="pods/log", name=name)
+                             container=container_name(pod), verb="get", resource="pods/log", name=name)
         except (BackendAuthError, BackendUnavailableError):
             raise  # no right to read logs, or no server: the caller must know
         except BackendError:
@@ -212,7 +193,7 @@ class KubernetesBatchJobBackend:
         yield from text.splitlines()
 
     def _pod_stream(self, pod: Mapping[str, Any]) -> PodLogStream:
-        name, container = pod["metadata"]["name"], self._container(pod)
+        name, container = pod["metadata"]["name"], container_name(pod)
 
         def open_log(follow: bool, since: Optional[int]) -> Any:
             kwargs: dict[str, Any] = {"container": container, "timestamps": True, "follow": follow}

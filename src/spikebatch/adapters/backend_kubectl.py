@@ -12,14 +12,20 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from collections import Counter
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from ..domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ..domain.job_state import job_state_of
 from ..ports.backend import JobEvent, JobInfo, JobState, ManifestInput
-from ._backend_common import job_info, label_selector, pod_has_started, prepare_job_manifest, sorted_by_creation
+from ._backend_common import (
+    container_name,
+    job_info,
+    job_log_lines,
+    label_selector,
+    prepare_job_manifest,
+    sorted_by_creation,
+)
 from ._k8s_logs import PodLogStream
 from ._kubectl_errors import error_from_stderr
 
@@ -102,39 +108,14 @@ class KubectlBackend:
         return [p["metadata"]["name"] for p in self._job_pods(job_name)[1]]
 
     def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
-        job, pods = self._job_pods(job_name)
-        if not follow:
-            for pod in pods:
-                if pod_has_started(pod):
-                    yield from self._read_log(pod)
-            return
-        seen: set[str] = set()
-        wait = 0.5
-        while True:
-            fresh = [p for p in pods if p["metadata"]["name"] not in seen]
-            for pod in fresh:
-                seen.add(pod["metadata"]["name"])
-                yield from self._pod_stream(pod).lines()
-            if not fresh and job_state_of(job).is_terminal:
-                return
-            if not fresh:
-                time.sleep(wait)
-                wait = min(wait * 1.5, 5.0)
-            else:
-                wait = 0.5
-            try:
-                job, pods = self._job_pods(job_name)
-            except JobNotFoundError:
-                return
-
-    @staticmethod
-    def _container(pod: Mapping[str, Any]) -> str:
-        return ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
+        yield from job_log_lines(
+            lambda: self._job_pods(job_name), self._read_log, lambda pod: self._pod_stream(pod).lines(), follow
+        )
 
     def _read_log(self, pod: Mapping[str, Any]) -> Iterator[str]:
         name = pod["metadata"]["name"]
         try:
-            out = self._run(["logs", name, "-c", self._container(pod)], verb="get", resource="pods/log", name=name)
+            out = self._run(["logs", name, "-c", container_name(pod)], verb="get", resource="pods/log", name=name)
         except (BackendAuthError, BackendUnavailableError):
             raise  # no right to read logs, or no server: the caller must know
         except BackendError:
@@ -144,7 +125,7 @@ class KubectlBackend:
         yield from out.splitlines()
 
     def _pod_stream(self, pod: Mapping[str, Any]) -> PodLogStream:
-        name, container = pod["metadata"]["name"], self._container(pod)
+        name, container = pod["metadata"]["name"], container_name(pod)
 
         def open_log(follow: bool, since: Optional[int]) -> tuple[Iterator[str], Any]:
             args = ["logs", name, "-c", container, "--timestamps"]

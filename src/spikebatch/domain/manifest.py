@@ -10,7 +10,7 @@ which the policy engine shares, so policy judges exactly the job that is rendere
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import yaml
 
