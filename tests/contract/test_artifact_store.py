@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -336,12 +338,14 @@ def test_a_file_changed_during_upload_is_not_kept(store_env) -> None:
 
 
 # --- interrupted uploads ---------------------------------------------------------------
-@pytest.mark.parametrize("interrupt", [Cancelled, KeyboardInterrupt])
+@pytest.mark.parametrize("interrupt", [Cancelled, KeyboardInterrupt, "SIGINT"])
 def test_interrupted_upload_leaves_no_parts_and_no_object(store_env, interrupt) -> None:
+    """Stopped by the progress callback raising (in whatever thread the library calls
+    it from), or by a real Ctrl-C: SIGINT delivered to the main thread."""
     store = store_env.small_part_store()
     src = age(random_file(store_env.tmp / "rec.bin", 64 * MiB))
     uri = store_env.uri("inputs/r1/rec.bin")
-    seen = {"parts": 0, "checked_at": 0}
+    seen = {"parts": 0, "checked_at": 0, "signalled": False}
 
     def progress(done: int, total: int) -> None:
         # Stop once the server holds at least two finished parts (or half-way locally).
@@ -349,9 +353,13 @@ def test_interrupted_upload_leaves_no_parts_and_no_object(store_env, interrupt) 
             seen["checked_at"] = done
             seen["parts"] = max(seen["parts"], store_env.inspect.parts_uploaded(uri))
         if (store_env.adapter == "local" and done >= total // 2) or seen["parts"] >= 2:
-            raise interrupt()
+            if interrupt != "SIGINT":
+                raise interrupt()
+            if not seen["signalled"]:
+                seen["signalled"] = True
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    with pytest.raises(interrupt):
+    with pytest.raises(KeyboardInterrupt if interrupt == "SIGINT" else interrupt):
         store.upload_file(local_path=src, s3_uri=uri, progress=progress)
     assert store_env.adapter == "local" or seen["parts"] >= 2
     assert store_env.inspect.incomplete_uploads(uri) == []

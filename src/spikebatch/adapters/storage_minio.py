@@ -203,17 +203,22 @@ class MinioStorageClient(BaseArtifactStore):
                     )
             except BaseException as exc:  # handed to the calling thread below
                 outcome["error"] = exc
+            finally:
+                finished.set()
 
-        worker = threading.Thread(target=run, name="spikebatch-minio-upload", daemon=True)
-        worker.start()
+        finished = threading.Event()
+        threading.Thread(target=run, name="spikebatch-minio-upload", daemon=True).start()
+        # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() leaves
+        # the Thread marked as stopped while it still runs (CPython's bpo-45274 handling),
+        # so a second join() would return before the SDK has aborted the upload.
         try:
-            while worker.is_alive():
-                worker.join(0.25)
+            while not finished.wait(0.25):
+                pass
         except BaseException:
             # Ctrl-C (or SystemExit) here: let the SDK abort the multipart upload
             # before the interrupt goes on.
             cancel.set()
-            worker.join()
+            finished.wait()
             raise
         if "error" in outcome:
             raise outcome["error"]
