@@ -37,8 +37,11 @@ class MemoryStore:
     def logs_prefix_for_run(self, run_id: str) -> str:
         return self.build_uri(run_id=run_id, filename="", category="logs")
 
-    def blob_digest(self, local_path: Any) -> str:
-        return hashlib.sha256(Path(local_path).read_bytes()).hexdigest()
+    def blob_digest(self, local_path: Any, progress: Any = None) -> str:
+        data = Path(local_path).read_bytes()
+        if progress is not None:
+            progress(len(data), len(data))
+        return hashlib.sha256(data).hexdigest()
 
     def upload_file(self, *, local_path: Any, s3_uri: str, progress: Any = None) -> str:
         self.objects[s3_uri] = Path(local_path).read_bytes()

@@ -289,3 +289,16 @@ def test_unreachable_backend_fails_before_anything_is_uploaded(store, script) ->
     with pytest.raises(BackendUnavailableError, match="unreachable"):
         session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
     assert store.uploads == [] and backend.applied == []
+
+
+def test_hashing_progress_covers_every_input_byte(session, script, tmp_path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"\x07" * 5000)
+    calls = []
+    session.hash_progress = lambda done, total: calls.append((done, total))
+    session.submit_workspace_job(workspace={"k": 1}, script=str(script), job_spec={}, bundle_input_paths=[str(data)])
+    total = script.stat().st_size + 5000 + len('{"k": 1}')  # script, input, saved workspace
+    # the total is known from the first call; the last call says everything was hashed
+    assert calls[0][1] == total
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)

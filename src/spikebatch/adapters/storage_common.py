@@ -237,9 +237,9 @@ class BaseArtifactStore(abc.ABC):
         uri = self.build_uri(run_id=run_id, filename=Path(local_zip).name, category="inputs")
         return self.upload_file(local_path=local_zip, s3_uri=uri)
 
-    def blob_digest(self, local_path: str | Path) -> str:
+    def blob_digest(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
         path, _ = self._local_file(local_path)
-        return self.digest_cache.digest(path)
+        return self.digest_cache.digest(path, progress)
 
     def put_blob(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
         path, identity = self._local_file(local_path)

@@ -158,15 +158,19 @@ class DigestCache:
             return None
         return entry["sha256"]
 
-    def digest(self, path: str | Path) -> str:
-        """The file's sha256, from the cache when (path, size, mtime, inode) match."""
+    def digest(self, path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
+        """The file's sha256, from the cache when (path, size, mtime, inode) match.
+        ``progress(bytes_hashed, size)`` follows the read (one final call on a hit)."""
         hit = self.cached(path)
         if hit is not None:
+            if progress is not None:
+                size = os.path.getsize(path)
+                progress(size, size)
             return hit
         real = os.path.realpath(path)
         before = FileIdentity.of(real)
         started_ns = time.time_ns()
-        digest, size = sha256_file(real)
+        digest, size = sha256_file(real, Progress(progress, before.size) if progress else None)
         with self._lock:
             self.files_hashed += 1
             self.bytes_hashed += size

@@ -93,28 +93,50 @@ def _json_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 class BundlePlanner:
-    """Hashes files (through ``store.blob_digest``) and decides blob vs zip."""
+    """Hashes files (through ``store.blob_digest``) and decides blob vs zip.
 
-    def __init__(self, store: ArtifactStore, blob_threshold: int = DEFAULT_BLOB_THRESHOLD) -> None:
+    ``hash_progress(bytes_hashed, bytes_total)`` follows the hashing of one plan: the
+    total is known up front (every file is checked and sized before the first is read).
+    """
+
+    def __init__(
+        self,
+        store: ArtifactStore,
+        blob_threshold: int = DEFAULT_BLOB_THRESHOLD,
+        hash_progress: Optional[ProgressCallback] = None,
+    ) -> None:
         self.store = store
         self.blob_threshold = blob_threshold
+        self.hash_progress = hash_progress
+        self._hashed = 0
+        self._hash_total = 0
 
-    def _plan_file(self, local: Path, path: str, force_blob: bool = False) -> PlannedFile:
-        size = local.stat().st_size
-        return PlannedFile(
-            local_path=local,
-            path=path,
-            sha256=self.store.blob_digest(local),
-            size=size,
-            as_blob=force_blob or size > self.blob_threshold,
-        )
+    def _forward_from(self, offset: int) -> Optional[ProgressCallback]:
+        """One file's hashing progress, as progress of the whole plan."""
+        if self.hash_progress is None:
+            return None
+        report = self.hash_progress
+        return lambda done, _size: report(offset + done, self._hash_total)
 
-    def _plan_inputs(self, bundle_input_paths: Optional[Iterable[Any]]) -> List[PlannedFile]:
+    def _plan_files(self, entries: List[Tuple[Path, str, bool]]) -> List[PlannedFile]:
+        """Size every file first (so the progress total is right), then hash each."""
+        sized = [(local, path, force, local.stat().st_size) for local, path, force in entries]
+        self._hash_total += sum(size for *_, size in sized)
+        planned = []
+        for local, path, force_blob, size in sized:
+            digest = self.store.blob_digest(local, progress=self._forward_from(self._hashed))
+            self._hashed += size
+            planned.append(
+                PlannedFile(local_path=local, path=path, sha256=digest, size=size, as_blob=force_blob or size > self.blob_threshold)
+            )
+        return planned
+
+    def _plan_inputs(self, bundle_input_paths: Optional[Iterable[Any]]) -> List[Tuple[Path, str, bool]]:
         inputs = [_existing_file(p, "bundle input") for p in (bundle_input_paths or [])]
         for file in inputs:
             check_user_basename(file.name, "bundle input")
         _check_unique(((f.name, f) for f in inputs), "bundle inputs")
-        return [self._plan_file(f, f"{INPUTS_DIR}/{f.name}") for f in inputs]
+        return [(f, f"{INPUTS_DIR}/{f.name}", False) for f in inputs]
 
     def plan_workspace(
         self,
@@ -131,11 +153,11 @@ class BundlePlanner:
         check_user_basename(script_file.name, "script")
         if script_file.suffix != ".py":
             raise ConfigError(f"script {str(script_file)!r} must be a Python file ending in .py")
-        files = [self._plan_file(script_file, f"{SCRIPT_DIR}/{script_file.name}")]
-        files += self._plan_inputs(bundle_input_paths)
+        entries = [(script_file, f"{SCRIPT_DIR}/{script_file.name}", False)]
+        entries += self._plan_inputs(bundle_input_paths)
         for local in workspace_files:
-            rel = local.relative_to(workspace_root).as_posix()
-            files.append(self._plan_file(local, f"{WORKSPACE_DIR}/{rel}"))
+            entries.append((local, f"{WORKSPACE_DIR}/{local.relative_to(workspace_root).as_posix()}", False))
+        files = self._plan_files(entries)
         return BundlePlan(
             run_id=run_id,
             job_type="workspace",
@@ -162,7 +184,7 @@ class BundlePlanner:
                 raise ConfigError(f"recording {str(rec)!r} does not exist; check the path")
             check_user_basename(rec.name, "recording")
         _check_unique(((r.name, r) for r in recordings), "recordings")
-        files: List[PlannedFile] = []
+        to_hash: List[Tuple[Path, str, bool]] = []
         entries: List[RecordingEntry] = []
         for rec in recordings:
             base = f"{RECORDINGS_DIR}/{rec.name}"
@@ -170,7 +192,7 @@ class BundlePlanner:
             if rec.is_file():
                 # Recordings go as blobs whatever their size: a lab re-sorts the same
                 # recording with new settings, and a blob is never uploaded twice.
-                files.append(self._plan_file(rec, base, force_blob=True))
+                to_hash.append((rec, base, True))
                 continue
             members = sorted(p for p in rec.rglob("*") if p.is_file())
             if not members:
@@ -179,7 +201,8 @@ class BundlePlanner:
                 if member.is_symlink() and not member.resolve().is_relative_to(rec.resolve()):
                     raise ConfigError(f"recording file {str(member)!r} links outside its folder; copy the data in")
                 rel = member.relative_to(rec).as_posix()
-                files.append(self._plan_file(member, f"{base}/{rel}", force_blob=member.stat().st_size > 64 * 1024))
+                to_hash.append((member, f"{base}/{rel}", member.stat().st_size > 64 * 1024))
+        files = self._plan_files(to_hash)
         return BundlePlan(
             run_id=run_id,
             job_type="sorting",

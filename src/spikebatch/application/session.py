@@ -55,6 +55,7 @@ class RunSession:
         workspace_codecs: Optional[Sequence[WorkspaceCodec]] = None,
         sorter_factory: Optional[Callable[[str], Sorter]] = None,
         progress: Optional[ProgressCallback] = None,
+        hash_progress: Optional[ProgressCallback] = None,
     ) -> None:
         self.profile = profile
         self.backend = backend
@@ -62,7 +63,10 @@ class RunSession:
         self.credentials = credentials
         self._codecs = list(workspace_codecs) if workspace_codecs is not None else None
         self._sorter_factory = sorter_factory
+        #: ``progress(bytes_done, bytes_total)`` of uploads and downloads.
         self.progress = progress
+        #: ``hash_progress(bytes_hashed, bytes_total)`` while inputs are hashed.
+        self.hash_progress = hash_progress
         #: The preflight of the last submission (the CLI prints its findings).
         self.last_preflight: Optional[PreflightSummary] = None
 
@@ -203,7 +207,7 @@ class RunSession:
         )
         # Render once before staging: a profile without an image fails here, not after upload.
         render_job_manifest(job_name, runner_spec, self.profile, run_id, job_type="workspace")
-        planner = BundlePlanner(self.storage_client)
+        planner = BundlePlanner(self.storage_client, hash_progress=self.hash_progress)
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             ws_dir = Path(scratch) / WORKSPACE_DIR
             ws_dir.mkdir()
@@ -242,7 +246,7 @@ class RunSession:
             spec, "sorting", {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
         )
         render_job_manifest(job_name, runner_spec, self.profile, run_id, job_type="sorting")
-        plan = BundlePlanner(self.storage_client).plan_sorting(
+        plan = BundlePlanner(self.storage_client, hash_progress=self.hash_progress).plan_sorting(
             run_id=run_id,
             recording_paths=list(recording_paths),
             sorter_name=sorter.name,

@@ -70,17 +70,26 @@ class Feedback:
     @contextlib.contextmanager
     def transfer(self, description: str, *, preparing: Optional[str] = None) -> Iterator[Callable[[int, int], None]]:
         """A progress callback ``(bytes_done, bytes_total)`` drawn as a bar with bytes,
-        rate and ETA. ``preparing`` labels the time before the first byte moves (hashing
-        the inputs), shown as an indeterminate bar."""
+        rate and ETA. Its ``.hashing`` attribute is a second callback of the same shape
+        for the hashing that precedes an upload, drawn as its own bar labelled
+        ``preparing``."""
         seen: dict = {"done": 0, "total": 0, "started": None}
+        hashed: dict = {"done": 0, "total": 0, "started": None}
 
-        def record(done: int, total: int) -> None:
-            if seen["started"] is None:
-                seen["started"] = time.monotonic()  # bytes move from here on (hashing is done)
-            seen["done"], seen["total"] = done, total
+        def recorder(state: dict) -> Callable[[int, int], None]:
+            def record(done: int, total: int) -> None:
+                if state["started"] is None:
+                    state["started"] = time.monotonic()
+                state["done"], state["total"] = done, total
 
+            return record
+
+        record, record_hash = recorder(seen), recorder(hashed)
         if not self.live:
+            record.hashing = record_hash  # type: ignore[attr-defined]
             yield record
+            if preparing:
+                self._summary(preparing, hashed)
             self._summary(description, seen)
             return
         columns = (
@@ -92,15 +101,22 @@ class Feedback:
             TimeRemainingColumn(),
         )
         with Progress(*columns, console=self.console, transient=False) as bars:
-            task = bars.add_task(preparing or description, total=None)
+            tasks: dict = {}
 
-            def update(done: int, total: int) -> None:
-                record(done, total)
-                bars.update(task, description=description, total=max(total, 1), completed=min(done, max(total, 1)))
+            def bar(name: str, label: str, state: dict, recorder_fn: Callable[[int, int], None]) -> Callable[[int, int], None]:
+                def update(done: int, total: int) -> None:
+                    recorder_fn(done, total)
+                    if name not in tasks:
+                        tasks[name] = bars.add_task(label, total=max(total, 1))
+                    bars.update(tasks[name], total=max(total, 1), completed=min(done, max(total, 1)))
 
+                return update
+
+            update = bar("transfer", description, seen, record)
+            update.hashing = bar("hashing", preparing or "hashing", hashed, record_hash)  # type: ignore[attr-defined]
             yield update
-            if seen["total"] == 0:
-                bars.update(task, description=description, total=1, completed=1)
+            if "transfer" in tasks and seen["total"] == 0:
+                bars.update(tasks["transfer"], total=1, completed=1)
 
     def _summary(self, description: str, seen: dict) -> None:
         if seen["total"]:

@@ -107,8 +107,8 @@ def submit_workspace(
         feedback = Feedback()
         session = open_session(prof)
         feedback.findings(session.preflight(spec, allow_policy_risk))
-        with feedback.transfer("uploading inputs", preparing="saving and hashing inputs") as progress:
-            session.progress = progress
+        with feedback.transfer("uploading inputs", preparing="hashing inputs") as progress:
+            session.progress, session.hash_progress = progress, progress.hashing
             result = session.submit_workspace_job(
                 workspace=ws,
                 script=str(script),
@@ -117,7 +117,7 @@ def submit_workspace(
                 bundle_input_paths=[str(p) for p in inputs or []],
                 metadata=meta or None,
             )
-        session.progress = None
+        session.progress = session.hash_progress = None
         after_submit(
             session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
             wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
@@ -159,7 +159,7 @@ def submit_sorting(
         session = open_session(prof)
         feedback.findings(session.preflight(spec, allow_policy_risk))
         with feedback.transfer("uploading recordings", preparing="hashing recordings") as progress:
-            session.progress = progress
+            session.progress, session.hash_progress = progress, progress.hashing
             result = session.submit_sorting_job(
                 recording_paths=[str(p) for p in recordings],
                 config=preset,
@@ -168,7 +168,7 @@ def submit_sorting(
                 allow_policy_risk=allow_policy_risk,
                 metadata=meta or None,
             )
-        session.progress = None
+        session.progress = session.hash_progress = None
         after_submit(
             session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
             wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,

@@ -45,8 +45,9 @@ class ArtifactStore(Protocol):
         """Store a file under a content-addressed key (from its sha256); skip the upload
         when an object with that digest and size already exists. Return its URI."""
 
-    def blob_digest(self, local_path: str | Path) -> str:
-        """The file's sha256 hex digest, cached by (path, size, mtime, inode)."""
+    def blob_digest(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
+        """The file's sha256 hex digest, cached by (path, size, mtime, inode);
+        ``progress(bytes_hashed, file_size)`` follows the read."""
 
     def download_file(
         self,
