@@ -223,9 +223,10 @@ def test_known_value_never_survives_in_text(secret, before, after):
     ),
 )
 def test_known_value_never_survives_in_nested_data(secret, data):
-    wrapped = {"payload": data, "extra": [f"prefix-{secret}-suffix"]}
+    # Upper-case frame: the (lower-case) secret can never be part of it.
+    wrapped = {"payload": data, "extra": [f"PREFIX-{secret}-SUFFIX"]}
     strings = list(_strings(redact_sensitive_map(wrapped, [secret])))
-    assert f"prefix-{MASK}-suffix" in strings
+    assert f"PREFIX-{MASK}-SUFFIX" in strings
     assert not [s for s in strings if secret in s]
 
 
