@@ -34,7 +34,7 @@ def impurities(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] in FORBIDDEN_MODULES | {"os", "pathlib"}:
                 problems.append(f"line {node.lineno}: from {node.module} import ...")
-        elif isinstance(node, ast.ImportFrom) and node.level > 0 and node.module and node.module.split(".")[0] in {"adapters", "application", "entrypoints"}:
+        elif isinstance(node, ast.ImportFrom) and node.level > 0 and node.module and node.module.split(".")[0] in {"adapters", "application", "entrypoints", "ports"}:
             problems.append(f"line {node.lineno}: domain imports the outer layer {node.module}")
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if (node.value.id, node.attr) in FORBIDDEN_CALLS:

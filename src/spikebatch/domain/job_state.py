@@ -24,10 +24,58 @@ Anything that is not a Job object (no mapping) is Unknown.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Optional
 
-from ..ports.backend import JobEvent, JobState
+from .naming import RUN_ID_LABEL
+
+
+class JobState(str, enum.Enum):
+    """A Job's state, derived from its conditions (not from single pods).
+
+    A str enum so ``state == "Complete"`` holds, as spec-era code expects.
+    """
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobState.COMPLETE, JobState.FAILED)
+
+    def __str__(self) -> str:  # print(state) shows "Complete", not "JobState.COMPLETE"
+        return self.value
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One Job as ``list_jobs`` reports it."""
+
+    name: str
+    namespace: str
+    state: JobState
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: Optional[datetime] = None
+
+    @property
+    def run_id(self) -> Optional[str]:
+        return self.labels.get(RUN_ID_LABEL)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A change of a Job's state, as ``watch`` yields it."""
+
+    job_name: str
+    state: JobState
+    #: "ADDED", "MODIFIED", "DELETED" or "RELISTED" (state seen in a fresh list).
+    kind: str = "MODIFIED"
+    message: str = ""
 
 COMPLETE_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_CONDITIONS = ("Failed", "FailureTarget")
