@@ -237,3 +237,14 @@ def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bo
             parsed[key] = value
     return parsed
 
+
+
+def job_spec_from_options(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
+    """The JobSpec of --job-config (an empty one when not given) with --image /
+    --image-profile applied."""
+    from ..adapters.job_config_file import load_job_config
+    from ..application.job_config import apply_image_choice
+    from ..domain.validation import validate_job_spec
+
+    spec = load_job_config(job_config) if job_config else validate_job_spec({})
+    return apply_image_choice(spec, image=image, image_profile=image_profile)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .cli_common import (
+    job_spec_from_options,
     EXIT_USAGE,
     JobRefArg,
     OutputOpt,
@@ -31,13 +32,6 @@ OutputManifestOpt = Annotated[Optional[Path], typer.Option("--output-manifest", 
 AllowRiskOpt = Annotated[bool, typer.Option("--allow-policy-risk", help="Submit even if the policy BLOCKs the job.")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait until the job ends; exit with its result.")]
 MaxWaitOpt = Annotated[float, typer.Option("--max-wait-seconds", min=0, help="Give up waiting after this long (exit 4).")]
-
-
-def _job_spec(job_config: Path, image: Optional[str], image_profile: Optional[str]) -> Any:
-    from ..adapters.job_config_file import load_job_config
-    from ..application.job_config import apply_image_choice
-
-    return apply_image_choice(load_job_config(job_config), image=image, image_profile=image_profile)
 
 
 def _check_output_folder(path: Path) -> None:
@@ -88,7 +82,7 @@ def render_job(
         if output_manifest:
             _check_output_folder(output_manifest)
         prof = load_profile(profile, profile_file)
-        _render(_job_spec(job_config, image, image_profile), prof, output_manifest, output)
+        _render(job_spec_from_options(job_config, image, image_profile), prof, output_manifest, output)
 
     run_guarded(action)
 
@@ -117,7 +111,7 @@ def deploy_job(
         if output_manifest:
             _check_output_folder(output_manifest)
         prof = load_profile(profile, profile_file)
-        spec = _job_spec(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile)
         if render_only:
             _render(spec, prof, output_manifest, output)
             return
@@ -256,7 +250,7 @@ def policy_check(
         from .cli_output import Feedback
 
         prof = load_profile(profile, profile_file)
-        spec = _job_spec(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile)
         resolve_image(spec, prof)
         summary = summarize_preflight(evaluate_policy(spec, prof))
         if wants_json(output):

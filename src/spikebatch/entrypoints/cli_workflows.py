@@ -8,6 +8,7 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from .cli_common import (
+    job_spec_from_options,
     JobRefArg,
     OutputOpt,
     ProfileFileOpt,
@@ -30,15 +31,6 @@ MetadataOpt = Annotated[
 RetrieveToOpt = Annotated[
     Optional[Path], typer.Option("--retrieve-to", help="Wait, then download the results into this folder.")
 ]
-
-
-def _job_spec(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
-    from ..adapters.job_config_file import load_job_config
-    from ..application.job_config import apply_image_choice
-    from ..domain.validation import validate_job_spec
-
-    spec = load_job_config(job_config) if job_config else validate_job_spec({})
-    return apply_image_choice(spec, image=image, image_profile=image_profile)
 
 
 def _check_target_folder(path: Optional[Path], option: str) -> None:
@@ -100,7 +92,7 @@ def submit_workspace(
         from .cli_runs import after_submit
 
         prof = load_profile(profile, profile_file)
-        spec = _job_spec(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile)
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
         ws = _open_workspace(workspace)
@@ -151,7 +143,7 @@ def submit_sorting(
         from .cli_runs import after_submit
 
         prof = load_profile(profile, profile_file)
-        spec = _job_spec(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile)
         config_overrides = parse_key_values(overrides, "--set", yaml_values=True)
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
