@@ -302,3 +302,21 @@ def test_hashing_progress_covers_every_input_byte(session, script, tmp_path) -> 
     assert calls[0][1] == total
     assert calls[-1] == (total, total)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_a_watch_cut_short_is_watched_again(store) -> None:
+    # First watch ends after "Running" (connection dropped); the job then completes.
+    backend = ScriptedBackend(script=[JobState.RUNNING, "drop", JobState.COMPLETE])
+    backend.status = JobState.RUNNING
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    assert session.wait_for_completion("job-1", max_wait_seconds=10, retry_initial_seconds=0.01) == "Complete"
+    assert backend.watch_calls == 2
+
+
+def test_a_job_that_ended_between_watches_is_reported(store) -> None:
+    backend = ScriptedBackend(script=[JobState.RUNNING, "drop"])
+    backend.status = JobState.FAILED
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    seen = []
+    assert session.wait_for_completion("job-1", max_wait_seconds=10, on_state=seen.append) == "Failed"
+    assert seen == [JobState.RUNNING, JobState.FAILED]

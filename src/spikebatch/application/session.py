@@ -308,16 +308,20 @@ class RunSession:
                         on_state(event.state)
                     if event.state.is_terminal:
                         return event.state.value
-                return TIMEOUT if time.monotonic() >= deadline - 0.05 else self._recheck(job_name)
+                # The watch ended without a terminal state. At the deadline that is a
+                # timeout; before it, the stream was cut short: ask once, then watch again.
+                if time.monotonic() >= deadline:
+                    return TIMEOUT
+                state = self.backend.job_status(job_name)
+                if state.is_terminal:
+                    if on_state:
+                        on_state(state)
+                    return state.value
+                time.sleep(min(retry_initial_seconds, max(0.0, deadline - time.monotonic())))
             except BackendUnavailableError as exc:
                 last_error = exc
                 time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
                 delay = min(delay * 2, retry_max_seconds)
-
-    def _recheck(self, job_name: str) -> str:
-        # The watch ended early without a terminal state: ask once directly.
-        state = self.backend.job_status(job_name)
-        return state.value if state.is_terminal else TIMEOUT
 
     def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         return self.backend.stream_logs(job_name, follow=follow)
