@@ -9,10 +9,9 @@ field instead of a silently ignored setting.
 from __future__ import annotations
 
 import re
-import string
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from .errors import ConfigError
 from .naming import (
@@ -22,7 +21,9 @@ from .naming import (
     label_value_problem,
     normalize_name_prefix,
 )
+from .model_base import StrictModel as _Model
 from .quantity import cpu_quantity, memory_quantity
+from .storage_paths import StoragePathTemplates
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 BackendName = Literal["kubernetes", "kubectl", "local"]
@@ -44,8 +45,6 @@ def _check_dns_subdomain(value: str, what: str) -> str:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class SecretEnvRef(_Model):
@@ -212,73 +211,6 @@ class NamespaceHookSpec(_Model):
     @classmethod
     def _env(cls, value: Dict[str, EnvValue]) -> Dict[str, EnvValue]:
         return _check_env(value)
-
-
-STORAGE_CATEGORIES = ("inputs", "outputs", "logs", "blobs")
-_PLACEHOLDERS = {"prefix", "run_id", "filename"}
-
-
-class StoragePathTemplates(_Model):
-    """Python format-string templates for artifact paths.
-
-    Available placeholders: ``{prefix}``, ``{run_id}``, ``{filename}``. ``blobs`` holds
-    content-addressed inputs; its ``{filename}`` is the file's sha256 hex digest.
-    """
-
-    inputs: str = "{prefix}inputs/{run_id}/{filename}"
-    outputs: str = "{prefix}outputs/{run_id}/"
-    logs: str = "{prefix}logs/{run_id}/"
-    blobs: str = "{prefix}blobs/sha256/{filename}"
-
-    @model_validator(mode="after")
-    def _placeholders(self) -> "StoragePathTemplates":
-        required = {
-            "inputs": {"run_id", "filename"},
-            "outputs": {"run_id"},
-            "logs": {"run_id"},
-            "blobs": {"filename"},
-        }
-        for category, needed in required.items():
-            template = getattr(self, category)
-            try:
-                used = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-            except ValueError as exc:  # e.g. "{run_id/": expected '}' before end of string
-                raise ValueError(f"storage template {category!r} is malformed: {exc}") from None
-            unknown = used - _PLACEHOLDERS
-            if unknown:
-                raise ValueError(
-                    f"storage template {category!r} uses unknown placeholder(s) "
-                    f"{sorted(unknown)}; only {{prefix}}, {{run_id}}, {{filename}} exist"
-                )
-            missing = needed - used
-            if missing:
-                raise ValueError(
-                    f"storage template {category!r} must contain "
-                    + ", ".join("{" + m + "}" for m in sorted(missing))
-                )
-            try:  # conversions and format specs ("{run_id!x}") only fail when rendered
-                template.format(prefix="s3://b/", run_id="r", filename="f")
-            except (ValueError, KeyError, IndexError, AttributeError) as exc:
-                raise ValueError(f"storage template {category!r} is malformed: {exc}") from None
-        for category in ("outputs", "logs"):
-            if not getattr(self, category).endswith("/"):
-                raise ValueError(f"storage template {category!r} must end with '/'")
-        return self
-
-    def render(self, category: str, *, prefix: Optional[str], run_id: str = "", filename: str = "") -> str:
-        """Expand one category's template. ``prefix`` is the storage root URI."""
-        if category not in STORAGE_CATEGORIES:
-            raise ConfigError(
-                f"unknown storage category {category!r}; use one of {', '.join(STORAGE_CATEGORIES)}"
-            )
-        if not prefix:
-            raise ConfigError(
-                "storage prefix is not set; set default_s3_prefix in the profile "
-                "(e.g. 's3://my-bucket/spikebatch/') or pass prefix="
-            )
-        if not prefix.endswith("/"):
-            prefix += "/"
-        return getattr(self, category).format(prefix=prefix, run_id=run_id, filename=filename)
 
 
 class PolicyConfig(_Model):
