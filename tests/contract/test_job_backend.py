@@ -196,6 +196,35 @@ def test_invalid_manifest_is_refused_with_field_causes(harness):
 
 
 @every_adapter
+def test_dry_run_checks_everything_and_creates_nothing(harness):
+    b = harness.backend
+    name = harness.name("dry")
+    assert b.apply_manifest(harness.job(name), dry_run=True) == name
+    assert [j.name for j in b.list_jobs()] == []  # nothing was created ...
+    with pytest.raises(JobNotFoundError):
+        b.job_status(name)
+
+    bad = harness.job(harness.name("dry-bad"))
+    bad["spec"]["template"]["spec"]["containers"][0]["name"] = "Not_A_DNS_Label"
+    with pytest.raises(InvalidManifestError) as err:  # ... but an invalid Job is still refused
+        b.apply_manifest(bad, dry_run=True)
+    assert "spec.template.spec.containers[0].name" in [c.split(":", 1)[0] for c in err.value.causes]
+
+    taken = b.apply_manifest(harness.job(harness.name("taken"), outcome="suspended"))
+    with pytest.raises(JobConflictError, match=f"{taken}.*already exists"):  # and so is a taken name
+        b.apply_manifest(harness.job(taken, outcome="suspended"), dry_run=True)
+    assert [j.name for j in b.list_jobs()] == [taken]
+
+
+@cluster_adapters
+def test_dry_run_of_the_limited_user_outside_its_namespace_is_refused(harness):
+    cluster = harness.cluster
+    outsider = make_backend(harness.adapter, harness.namespace, kubeconfig=cluster.user_kubeconfig)
+    with pytest.raises(BackendAuthError, match="403"):
+        outsider.apply_manifest(harness.job(harness.name("dry-nope")), dry_run=True)
+
+
+@every_adapter
 def test_manifest_for_another_namespace_is_refused(harness):
     job = harness.job(harness.name("elsewhere"), outcome="suspended")
     job["metadata"]["namespace"] = "someone-else"

@@ -93,13 +93,21 @@ class ScriptedBackend:
     def __init__(self, namespace: str = "default", script: Optional[List[Any]] = None) -> None:
         self.namespace = namespace
         self.applied: List[dict] = []
+        self.dry_runs: List[dict] = []
+        #: An error every dry run raises (a cluster that would refuse the Job).
+        self.refuse: Optional[Exception] = None
         self.script: List[Any] = list(script or [])
         self.watch_calls = 0
         self.status = JobState.UNKNOWN
 
-    def apply_manifest(self, manifest: Any) -> str:
+    def apply_manifest(self, manifest: Any, dry_run: bool = False) -> str:
         data = manifest if isinstance(manifest, dict) else yaml.safe_load(manifest)
-        self.applied.append(data)
+        if dry_run:
+            if self.refuse is not None:
+                raise self.refuse
+            self.dry_runs.append(data)
+        else:
+            self.applied.append(data)
         return data["metadata"]["name"]
 
     def job_status(self, job_name: str) -> JobState:

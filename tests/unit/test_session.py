@@ -280,15 +280,39 @@ def test_retrieve_before_outputs_exist(session, script, tmp_path) -> None:
 def test_unreachable_backend_fails_before_anything_is_uploaded(store, script) -> None:
     from spikebatch.domain.errors import BackendUnavailableError
 
-    class Unreachable(ScriptedBackend):
-        def list_jobs(self, labels=None):
-            raise unavailable()
-
-    backend = Unreachable()
+    backend = ScriptedBackend()
+    backend.refuse = unavailable()
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store, workspace_codecs=[JsonFileCodec()])
     with pytest.raises(BackendUnavailableError, match="unreachable"):
         session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
     assert store.uploads == [] and backend.applied == []
+
+
+@pytest.mark.parametrize("submit", ["workspace", "sorting"])
+def test_a_job_the_cluster_would_refuse_uploads_nothing(store, script, tmp_path, submit) -> None:
+    from spikebatch.domain.errors import BackendAuthError, InvalidManifestError
+
+    rec = tmp_path / "rec.raw"
+    rec.write_bytes(b"x")
+    for refusal in (
+        InvalidManifestError("admission webhook denied the Job", ["spec.template.spec.containers[0].resources: limits required"]),
+        BackendAuthError("403 Forbidden: create jobs.batch in namespace default"),
+    ):
+        backend = ScriptedBackend()
+        backend.refuse = refusal
+        session = RunSession(profile=PROFILE, backend=backend, storage_client=store,
+                             workspace_codecs=[JsonFileCodec()], sorter_factory=lambda name: RecordingSorter())
+        with pytest.raises(type(refusal)):
+            if submit == "workspace":
+                session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
+            else:
+                session.submit_sorting_job(recording_paths=[str(rec)], job_spec={})
+        assert store.uploads == [] and backend.applied == []
+
+
+def test_the_dry_run_checks_the_manifest_that_is_then_submitted(session, backend, script) -> None:
+    session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
+    assert backend.dry_runs == backend.applied and len(backend.applied) == 1
 
 
 def test_hashing_progress_covers_every_input_byte(session, script, tmp_path) -> None:

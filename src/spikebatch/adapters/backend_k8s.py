@@ -148,13 +148,15 @@ class KubernetesBatchJobBackend:
         return job, sorted_by_creation(pods.get("items") or [])
 
     # ------------------------------------------------------------------ port
-    def apply_manifest(self, manifest: ManifestInput) -> str:
+    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
         if self.fallback is not None:
-            return self.fallback.apply_manifest(manifest)
+            return self.fallback.apply_manifest(manifest, dry_run=dry_run)
         body = prepare_job_manifest(manifest, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
+        # dryRun=All: the API server validates, admits and authorises, and stores nothing.
+        extra = {"dry_run": "All"} if dry_run else {}
         created = self._json(self._batch.create_namespaced_job, self.namespace, body,
-                             verb="create", resource=JOBS, name=name)
+                             verb="create", resource=JOBS, name=name, **extra)
         return created["metadata"]["name"]
 
     def job_status(self, job_name: str) -> JobState:

@@ -95,10 +95,11 @@ class KubectlBackend:
         return job, sorted_by_creation(pods.get("items") or [])
 
     # ------------------------------------------------------------------ port
-    def apply_manifest(self, manifest: ManifestInput) -> str:
+    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
         body = prepare_job_manifest(manifest, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
-        created = self._json(["create", "-f", "-"], stdin=json.dumps(body), verb="create", resource=JOBS, name=name)
+        args = ["create", "-f", "-"] + (["--dry-run=server"] if dry_run else [])
+        created = self._json(args, stdin=json.dumps(body), verb="create", resource=JOBS, name=name)
         return created["metadata"]["name"]
 
     def job_status(self, job_name: str) -> JobState:

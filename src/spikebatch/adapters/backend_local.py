@@ -109,20 +109,29 @@ class LocalProcessBackend:
         return job_dir, job
 
     # ------------------------------------------------------------------ port
-    def apply_manifest(self, manifest: ManifestInput) -> str:
+    def _conflict(self, name: str) -> JobConflictError:
+        return JobConflictError(
+            f"job {name!r} already exists in namespace {self.namespace!r} (local backend); "
+            "delete it or choose another name"
+        )
+
+    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
         body = prepare_job_manifest(manifest, self.namespace)
         meta = body["metadata"]
         if not meta.get("name"):
             meta["name"] = f"{meta['generateName']}{secrets.token_hex(3)[:5]}"
         plan = launch_plan(body, os.getcwd())  # every refusal happens before any file or process
         name = meta["name"]
+        if dry_run:
+            if (self.state_dir / name).exists():
+                raise self._conflict(name)
+            return name
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             job_dir = self.state_dir / name
             os.mkdir(job_dir, 0o700)
         except FileExistsError:
-            raise JobConflictError(f"job {name!r} already exists in namespace {self.namespace!r} "
-                                   "(local backend); delete it or choose another name") from None
+            raise self._conflict(name) from None
         except OSError as exc:
             raise BackendUnavailableError(f"cannot write the local backend state folder {self.state_dir}: "
                                           f"{exc.strerror or exc}") from exc

@@ -25,7 +25,7 @@ from ..domain.errors import (
 )
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
 from ..domain.models import ClusterProfile, ContainerSpec, JobSpec, SubmitResult
-from ..domain.naming import RUN_ID_LABEL, make_job_name, new_run_id
+from ..domain.naming import make_job_name, new_run_id
 from ..domain.policy import PreflightSummary, evaluate_policy, summarize_preflight
 from ..domain.redaction import redact_sensitive_map
 from ..domain.validation import validate_job_spec
@@ -139,11 +139,6 @@ class RunSession:
             )
         return summary
 
-    def _check_backend(self, run_id: str) -> None:
-        """One cheap read (Jobs of this new run id: none) before anything is uploaded, so
-        an unreachable cluster or missing permission fails before staging, not after."""
-        self.backend.list_jobs({RUN_ID_LABEL: run_id})
-
     def _runner_spec(self, spec: JobSpec, mode: str, env: Dict[str, str]) -> JobSpec:
         """The JobSpec with the runner command (unless the user gave one) and its env."""
         container_env = dict(spec.container.env)
@@ -165,8 +160,16 @@ class RunSession:
         updated.__pydantic_fields_set__ = set(spec.model_fields_set) | {"container"}
         return updated
 
-    def _submit(self, spec: JobSpec, job_name: str, run_id: str, job_type: str) -> str:
+    def _admit(self, spec: JobSpec, job_name: str, run_id: str, job_type: str) -> Dict[str, Any]:
+        """Render the final manifest and have the backend check it without creating it
+        (server-side dry run: validation, admission policies, permissions, a taken
+        name, reachability), so anything the cluster would refuse is refused before a
+        byte is uploaded."""
         manifest = render_job_manifest(job_name, spec, self.profile, run_id, job_type=job_type)
+        self.backend.apply_manifest(manifest, dry_run=True)
+        return manifest
+
+    def _submit(self, manifest: Dict[str, Any]) -> str:
         self.backend.apply_manifest(manifest)
         return manifest_to_yaml(self._redact(manifest))
 
@@ -197,7 +200,6 @@ class RunSession:
         self.preflight(spec, allow_policy_risk)
         codec = self._codec_for(workspace)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
-        self._check_backend(run_id)
         where = self._locations(run_id)
         script_name = Path(script).name
         runner_spec = self._runner_spec(
@@ -205,8 +207,7 @@ class RunSession:
             "workspace",
             {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"], "SCRIPT_NAME": script_name},
         )
-        # Render once before staging: a profile without an image fails here, not after upload.
-        render_job_manifest(job_name, runner_spec, self.profile, run_id, job_type="workspace")
+        manifest = self._admit(runner_spec, job_name, run_id, "workspace")
         planner = BundlePlanner(self.storage_client, hash_progress=self.hash_progress)
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             ws_dir = Path(scratch) / WORKSPACE_DIR
@@ -221,7 +222,7 @@ class RunSession:
                 metadata=metadata,
             )
             staged = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        manifest_yaml = self._submit(runner_spec, job_name, run_id, "workspace")
+        manifest_yaml = self._submit(manifest)
         return self._result(job_name, manifest_yaml, run_id, staged.bundle_uri, where, "workspace")
 
     def submit_sorting_job(
@@ -240,12 +241,11 @@ class RunSession:
         sorter = self._sorter(_sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
-        self._check_backend(run_id)
         where = self._locations(run_id)
         runner_spec = self._runner_spec(
             spec, "sorting", {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
         )
-        render_job_manifest(job_name, runner_spec, self.profile, run_id, job_type="sorting")
+        manifest = self._admit(runner_spec, job_name, run_id, "sorting")
         plan = BundlePlanner(self.storage_client, hash_progress=self.hash_progress).plan_sorting(
             run_id=run_id,
             recording_paths=list(recording_paths),
@@ -255,7 +255,7 @@ class RunSession:
         )
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             staged = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        manifest_yaml = self._submit(runner_spec, job_name, run_id, "sorting")
+        manifest_yaml = self._submit(manifest)
         return self._result(job_name, manifest_yaml, run_id, staged.bundle_uri, where, "sorting")
 
     def submit_prepared_job(self, *, job_spec: Any, run_id: Optional[str] = None, allow_policy_risk: bool = False) -> SubmitResult:
@@ -265,7 +265,7 @@ class RunSession:
         run_id = run_id or new_run_id()
         job_name = make_job_name(spec.name_prefix)
         where = self._locations(run_id) if self.storage_client.prefix else {"outputs": "", "logs": ""}
-        manifest_yaml = self._submit(spec, job_name, run_id, "prepared")
+        manifest_yaml = self._submit(render_job_manifest(job_name, spec, self.profile, run_id, job_type="prepared"))
         return self._result(job_name, manifest_yaml, run_id, "", where, "prepared")
 
     def _result(self, job_name: str, manifest_yaml: str, run_id: str, input_uri: str, where: Dict[str, str], job_type: str) -> SubmitResult:

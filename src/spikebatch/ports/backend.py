@@ -23,9 +23,11 @@ class JobBackend(Protocol):
 
     namespace: str
 
-    def apply_manifest(self, manifest: ManifestInput) -> str:
+    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
         """Create the Job from YAML text, a path to a YAML file, or a dict. Returns the
-        Job's name. Refuses a manifest whose namespace differs from ``namespace``."""
+        Job's name. Refuses a manifest whose namespace differs from ``namespace``.
+        With ``dry_run`` every check runs (validation, admission, permissions, a name
+        already taken) but nothing is created or started."""
 
     def job_status(self, job_name: str) -> JobState:
         """Pending, Running, Complete, Failed or Unknown (from the Job's conditions)."""
