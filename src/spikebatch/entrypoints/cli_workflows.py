@@ -3,7 +3,7 @@ retrieve and wait."""
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
@@ -69,6 +69,19 @@ def _open_workspace(path: Path) -> Any:
     return str(path)
 
 
+def _submit_with_feedback(session: Any, feedback: Any, spec: Any, allow_policy_risk: bool, what: str,
+                          submit: Callable[[], Any]) -> Any:
+    """Show the policy findings, then run ``submit`` with hashing and upload bars for
+    ``what`` (inputs, recordings)."""
+    feedback.findings(session.preflight(spec, allow_policy_risk))
+    with feedback.transfer(f"uploading {what}", preparing=f"hashing {what}") as progress:
+        session.progress, session.hash_progress = progress, progress.hashing
+        try:
+            return submit()
+        finally:
+            session.progress = session.hash_progress = None
+
+
 def submit_workspace(
     workspace: Annotated[Path, typer.Option("--workspace", help="Directory workspace folder, or SpikeLab workspace base path.")],
     script: Annotated[Path, typer.Option("--script", help="Analysis script (.py); it sees the global `workspace`.")],
@@ -98,18 +111,17 @@ def submit_workspace(
         ws = _open_workspace(workspace)
         feedback = Feedback()
         session = open_session(prof)
-        feedback.findings(session.preflight(spec, allow_policy_risk))
-        with feedback.transfer("uploading inputs", preparing="hashing inputs") as progress:
-            session.progress, session.hash_progress = progress, progress.hashing
-            result = session.submit_workspace_job(
+        result = _submit_with_feedback(
+            session, feedback, spec, allow_policy_risk, "inputs",
+            lambda: session.submit_workspace_job(
                 workspace=ws,
                 script=str(script),
                 job_spec=spec,
                 allow_policy_risk=allow_policy_risk,
                 bundle_input_paths=[str(p) for p in inputs or []],
                 metadata=meta or None,
-            )
-        session.progress = session.hash_progress = None
+            ),
+        )
         after_submit(
             session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
             wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
@@ -149,18 +161,17 @@ def submit_sorting(
         _check_target_folder(retrieve_to, "--retrieve-to")
         feedback = Feedback()
         session = open_session(prof)
-        feedback.findings(session.preflight(spec, allow_policy_risk))
-        with feedback.transfer("uploading recordings", preparing="hashing recordings") as progress:
-            session.progress, session.hash_progress = progress, progress.hashing
-            result = session.submit_sorting_job(
+        result = _submit_with_feedback(
+            session, feedback, spec, allow_policy_risk, "recordings",
+            lambda: session.submit_sorting_job(
                 recording_paths=[str(p) for p in recordings],
                 config=preset,
                 config_overrides=config_overrides or None,
                 job_spec=spec,
                 allow_policy_risk=allow_policy_risk,
                 metadata=meta or None,
-            )
-        session.progress = session.hash_progress = None
+            ),
+        )
         after_submit(
             session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
             wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
