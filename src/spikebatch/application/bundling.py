@@ -33,6 +33,11 @@ from ..domain.errors import ConfigError
 from ..ports.storage import ArtifactStore, ProgressCallback
 
 
+#: Inside a recording folder, files above this go as blobs: the data files (re-sorted
+#: often, never uploaded twice), while small sidecars (JSON, probe files) ride in the zip.
+RECORDING_MEMBER_BLOB_THRESHOLD = 64 * 1024
+
+
 @dataclass
 class PlannedFile:
     local_path: Path
@@ -201,7 +206,7 @@ class BundlePlanner:
                 if member.is_symlink() and not member.resolve().is_relative_to(rec.resolve()):
                     raise ConfigError(f"recording file {str(member)!r} links outside its folder; copy the data in")
                 rel = member.relative_to(rec).as_posix()
-                to_hash.append((member, f"{base}/{rel}", member.stat().st_size > 64 * 1024))
+                to_hash.append((member, f"{base}/{rel}", member.stat().st_size > RECORDING_MEMBER_BLOB_THRESHOLD))
         files = self._plan_files(to_hash)
         return BundlePlan(
             run_id=run_id,
