@@ -44,6 +44,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "integration: needs real services (MinIO, a Kubernetes API server)")
 
 
+def _built_and_started(server_class, what: str):
+    """Start ``server_class`` from the built binaries (skip or fail, saying how to build
+    them, when they are missing) and stop it when the fixture ends."""
+    absent = missing(server_class.COMPONENTS)
+    if absent:
+        _unavailable(what, absent)
+    server = server_class().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def minio_server():
     endpoint = os.environ.get("SPIKEBATCH_TEST_S3_ENDPOINT")
@@ -56,14 +69,7 @@ def minio_server():
         yield MinioServer.external_endpoint(endpoint, access, secret,
                                             os.environ.get("SPIKEBATCH_TEST_S3_REGION", "us-east-1"))
         return
-    absent = missing(MinioServer.COMPONENTS)
-    if absent:
-        _unavailable("MinIO", absent)
-    server = MinioServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _built_and_started(MinioServer, "MinIO")
 
 
 @pytest.fixture
@@ -83,14 +89,7 @@ def kube_cluster():
             user_namespace=os.environ.get("SPIKEBATCH_TEST_USER_NAMESPACE"),
         )
         return
-    absent = missing(KubeCluster.COMPONENTS)
-    if absent:
-        _unavailable("Kubernetes control plane", absent)
-    cluster = KubeCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from _built_and_started(KubeCluster, "Kubernetes control plane")
 
 
 @pytest.fixture
