@@ -344,3 +344,16 @@ def test_a_job_that_ended_between_watches_is_reported(store) -> None:
     seen = []
     assert session.wait_for_completion("job-1", max_wait_seconds=10, on_state=seen.append) == "Failed"
     assert seen == [JobState.RUNNING, JobState.FAILED]
+
+
+def test_runner_jobs_keep_what_the_user_left_to_the_namespace_hook(store, script) -> None:
+    from spikebatch.domain.models import NamespaceHookSpec
+
+    hooked = PROFILE.model_copy(update={"namespace_hooks": {"default": NamespaceHookSpec(image_pull_policy="Always")}})
+    backend = ScriptedBackend()
+    session = RunSession(profile=hooked, backend=backend, storage_client=store, workspace_codecs=[JsonFileCodec()])
+    session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
+    session.submit_workspace_job(workspace={}, script=str(script), job_spec={"container": {"image_pull_policy": "Never"}})
+    policies = [job["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] for job in backend.applied]
+    # the hook fills in what the user left unset, and never overrides what they chose
+    assert policies == ["Always", "Never"]

@@ -24,7 +24,8 @@ from ..domain.errors import (
     PolicyBlockedError,
 )
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
-from ..domain.models import ClusterProfile, ContainerSpec, JobSpec, SubmitResult
+from ..domain.model_base import with_changes
+from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, new_run_id
 from ..domain.policy import PreflightSummary, evaluate_policy, summarize_preflight
 from ..domain.redaction import redact_sensitive_map
@@ -154,11 +155,8 @@ class RunSession:
             # the same root (the local backend's process shares this filesystem).
             container_env["SPIKEBATCH_STORAGE_ROOT"] = str(root)
         command = list(spec.container.command) or ["python", "-m", RUNNER_MODULE, mode]
-        container = spec.container.model_copy(update={"env": container_env, "command": command})
-        container = ContainerSpec.model_validate(container.model_dump())
-        updated = spec.model_copy(update={"container": container})
-        updated.__pydantic_fields_set__ = set(spec.model_fields_set) | {"container"}
-        return updated
+        container = with_changes(spec.container, env=container_env, command=command)
+        return with_changes(spec, container=container)
 
     def _admit(self, spec: JobSpec, job_name: str, run_id: str, job_type: str) -> Dict[str, Any]:
         """Render the final manifest and have the backend check it without creating it
