@@ -21,6 +21,7 @@ from typing import Iterator, Optional
 from ..domain.errors import IntegrityError, UnsafePathError
 from ..domain.storage_uri import relative_key_problem
 from ..ports.storage import ProgressCallback
+from .files.atomic import atomic_path, is_temporary_name  # noqa: F401 - moving to files/
 
 log = logging.getLogger(__name__)
 
@@ -193,35 +194,6 @@ class DigestCache:
         except OSError as exc:
             # The cache only saves time; a read-only home must not stop a transfer.
             log.debug("digest cache not written for %s: %s", real, exc)
-
-
-@contextlib.contextmanager
-def atomic_path(final: str | Path, *, fsync: bool = False) -> Iterator[Path]:
-    """Yield a temporary path in ``final``'s folder; on success rename it over
-    ``final`` (os.replace, atomic on POSIX), on any failure delete it. Readers never see
-    a half-written file under the final name."""
-    final = Path(final)
-    tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}.spikebatch-part"
-    try:
-        yield tmp
-        if fsync:
-            # Flush data before the rename so a crash cannot leave a renamed but
-            # truncated file behind.
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def is_temporary_name(name: str) -> bool:
-    """Whether ``name`` is one of atomic_path's temporary files."""
-    return name.startswith(".") and name.endswith(".spikebatch-part")
 
 
 def safe_local_path(root: str | Path, relative: str, *, source: str) -> Path:
