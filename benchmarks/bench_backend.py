@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend  # noqa: E402
+from spikebatch.adapters.kubernetes.backend import KubernetesBatchJobBackend  # noqa: E402
 from spikebatch.domain.manifest import render_job_manifest  # noqa: E402
 from spikebatch.domain.models import ClusterProfile, ContainerSpec, JobSpec, ResourceSpec  # noqa: E402
 from spikebatch.domain.naming import RUN_ID_LABEL, new_run_id  # noqa: E402

@@ -78,14 +78,14 @@ def child(variant: str, path: str, uri: str) -> dict:
         return {"seconds": time.perf_counter() - started}
     adapter, _, _phase = variant.partition(":")
     if adapter == "local":
-        from spikebatch.adapters.storage_local import LocalFileStorage
+        from spikebatch.adapters.files.local_store import LocalFileStorage
 
         store = LocalFileStorage(prefix=uri)
     else:
         if adapter == "boto3":
-            from spikebatch.adapters.storage_s3 import S3StorageClient as cls
+            from spikebatch.adapters.s3.boto3_store import S3StorageClient as cls
         else:
-            from spikebatch.adapters.storage_minio import MinioStorageClient as cls
+            from spikebatch.adapters.s3.minio_store import MinioStorageClient as cls
         store = cls(prefix=uri, endpoint_url=conn["endpoint"], region_name=conn["region"],
                     aws_access_key_id=conn["access"], aws_secret_access_key=conn["secret"])
     started = time.perf_counter()

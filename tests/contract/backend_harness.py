@@ -120,17 +120,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 def make_backend(adapter: str, namespace: str, *, kubeconfig: Optional[str] = None,
                  state_root: Optional[Path] = None) -> Any:
     if adapter == "kubernetes":
-        from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend
+        from spikebatch.adapters.kubernetes.backend import KubernetesBatchJobBackend
 
         backend = KubernetesBatchJobBackend(namespace=namespace, kubeconfig=kubeconfig, use_kubectl_fallback=False)
         assert backend.fallback is None, "the client configuration did not load"
         return backend
     if adapter == "kubectl":
-        from spikebatch.adapters.backend_kubectl import KubectlBackend
+        from spikebatch.adapters.kubectl.backend import KubectlBackend
 
         return KubectlBackend(namespace=namespace, kubeconfig=kubeconfig)
     if adapter == "local":
-        from spikebatch.adapters.backend_local import LocalProcessBackend
+        from spikebatch.adapters.local.backend import LocalProcessBackend
 
         return LocalProcessBackend(namespace=namespace, state_dir=state_root)
     raise ValueError(adapter)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from spikebatch.adapters.storage_local import META_DIR, LocalFileStorage
+from spikebatch.adapters.files.local_store import META_DIR, LocalFileStorage
 from spikebatch.domain.storage_uri import file_uri
 
 MiB = 1024 * 1024
@@ -247,8 +247,8 @@ def _make_env(request: pytest.FixtureRequest, adapter: str, tmp_path: Path,
 
     from boto3.s3.transfer import TransferConfig
 
-    from spikebatch.adapters.storage_minio import MinioStorageClient
-    from spikebatch.adapters.storage_s3 import S3StorageClient
+    from spikebatch.adapters.s3.boto3_store import S3StorageClient
+    from spikebatch.adapters.s3.minio_store import MinioStorageClient
 
     server = request.getfixturevalue("minio_server")
     bucket = request.getfixturevalue("s3_bucket")

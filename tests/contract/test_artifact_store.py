@@ -108,7 +108,7 @@ def test_unset_prefix_is_a_clear_error(s3_env) -> None:
 
 
 def test_local_store_defaults_to_the_user_data_folder(tmp_path, monkeypatch) -> None:
-    from spikebatch.adapters.storage_local import LocalFileStorage
+    from spikebatch.adapters.files.local_store import LocalFileStorage
 
     monkeypatch.setenv("SPIKEBATCH_DATA_DIR", str(tmp_path / "data"))
     store = LocalFileStorage()
@@ -428,8 +428,8 @@ def test_unreachable_endpoint_fails_fast(s3_env) -> None:
 
 
 def _client_for(adapter: str, endpoint: str):
-    from spikebatch.adapters.storage_minio import MinioStorageClient
-    from spikebatch.adapters.storage_s3 import S3StorageClient
+    from spikebatch.adapters.s3.boto3_store import S3StorageClient
+    from spikebatch.adapters.s3.minio_store import MinioStorageClient
 
     cls = S3StorageClient if adapter == "boto3" else MinioStorageClient
     return cls(endpoint_url=endpoint, region_name="us-east-1",

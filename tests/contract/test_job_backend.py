@@ -373,7 +373,7 @@ def test_local_state_is_seen_from_another_process(harness):
     b = harness.backend
     name = b.apply_manifest(harness.job(harness.name("shared"), command=printing_command(["x"], pause=1.5)))
 
-    probe = ("import sys; from spikebatch.adapters.backend_local import LocalProcessBackend as B; "
+    probe = ("import sys; from spikebatch.adapters.local.backend import LocalProcessBackend as B; "
              "b = B(namespace=sys.argv[1], state_dir=sys.argv[2]); print(b.job_status(sys.argv[3]), "
              "b.pods_for_job(sys.argv[3]))")
     running = subprocess.run([sys.executable, "-c", probe, harness.namespace, str(harness.state_root), name],
@@ -458,8 +458,8 @@ def _gone_or_zombie(pid: int) -> bool:
 # ------------------------------------------------------------------ the client's configuration
 
 def test_kubernetes_backend_falls_back_to_kubectl_without_client_configuration(tmp_path, monkeypatch):
-    from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend
-    from spikebatch.adapters.backend_kubectl import KubectlBackend
+    from spikebatch.adapters.kubernetes.backend import KubernetesBatchJobBackend
+    from spikebatch.adapters.kubectl.backend import KubectlBackend
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
@@ -477,7 +477,7 @@ def test_kubernetes_backend_falls_back_to_kubectl_without_client_configuration(t
 
 
 def test_kubernetes_backend_without_a_usable_kubeconfig_uses_kubectl_which_reports_one_line(tmp_path):
-    from spikebatch.adapters.backend_k8s import KubernetesBatchJobBackend
+    from spikebatch.adapters.kubernetes.backend import KubernetesBatchJobBackend
 
     broken = tmp_path / "broken.kubeconfig"
     broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")

@@ -23,9 +23,9 @@ import spikelab.spike_sorting.config as spikelab_config
 from spikeinterface.comparison import compare_sorter_to_ground_truth
 from spikelab.workspace import AnalysisWorkspace
 
-from spikebatch.adapters import _sorting_outputs as outputs
-from spikebatch.adapters.sorter_spikeinterface import PRESETS, SpikeInterfaceSorter, load_recording
-from spikebatch.adapters.sorter_spikelab import SpikeLabSorter, units_from_spikedata
+from spikebatch.adapters.sorting import outputs
+from spikebatch.adapters.sorting.spikeinterface import PRESETS, SpikeInterfaceSorter, load_recording
+from spikebatch.adapters.sorting.spikelab import SpikeLabSorter, units_from_spikedata
 from spikebatch.domain.errors import ConfigError, SpikebatchError
 from spikebatch.ports.sorter import Sorter
 

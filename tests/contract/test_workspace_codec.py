@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import spikelab.workspace as spikelab_workspace  # test extras: a missing SpikeLab fails, never skips
 
-from spikebatch.adapters.workspace_directory import DirectoryWorkspace, DirectoryWorkspaceCodec
-from spikebatch.adapters.workspace_spikelab import SpikeLabWorkspaceCodec
+from spikebatch.adapters.workspaces.directory import DirectoryWorkspace, DirectoryWorkspaceCodec
+from spikebatch.adapters.workspaces.spikelab import SpikeLabWorkspaceCodec
 from spikebatch.domain.errors import ConfigError, UnsafePathError
 from spikebatch.ports.workspace import WorkspaceCodec
 

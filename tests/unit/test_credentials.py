@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.adapters.credentials import ResolvedCredentials, resolve_credentials
+from spikebatch.adapters.config.credentials import ResolvedCredentials, resolve_credentials
 from spikebatch.domain.errors import ConfigError
 from spikebatch.domain.redaction import MASK
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.adapters.profile_files import (
+from spikebatch.adapters.config.profile_files import (
     PROFILE_PATH_ENV,
     available_profiles,
     builtin_profile_names,

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikebatch.adapters import _workspace_files
-from spikebatch.adapters.workspace_directory import INDEX_NAME, DirectoryWorkspace
+from spikebatch.adapters.workspaces import directory_values
+from spikebatch.adapters.workspaces.directory import INDEX_NAME, DirectoryWorkspace
 from spikebatch.domain.errors import ConfigError, SpikebatchError, UnsafePathError
 
 
@@ -143,7 +143,7 @@ def test_failed_write_keeps_the_previous_value_and_leaves_no_temp_file(ws, monke
         path.write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(_workspace_files, "write_payload", crash_midway)
+    monkeypatch.setattr(directory_values, "write_payload", crash_midway)
     with pytest.raises(OSError, match="disk full"):
         ws.store("rec1", "spikes", np.arange(10))
     monkeypatch.undo()

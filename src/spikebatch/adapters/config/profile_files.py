@@ -1,0 +1,144 @@
+"""Cluster profiles from YAML files: built-ins shipped in ``spikebatch/profiles`` and
+user profiles found on a search path.
+
+Search order for a name (first hit wins, so a user can shadow a built-in):
+  1. each folder in $SPIKEBATCH_PROFILE_PATH (os.pathsep-separated),
+  2. the user's config folder: $XDG_CONFIG_HOME/spikebatch/profiles
+     (default ~/.config/spikebatch/profiles),
+  3. the built-in profiles.
+A profile may say ``extends: <name>`` to start from another profile; mappings are
+merged key by key, everything else (lists, scalars) is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from ...domain.errors import ConfigError, JobSpecValidationError, ProfileNotFoundError
+from ...domain.models import ClusterProfile
+from ...domain.validation import validate_model
+from .yaml_reader import parse_yaml
+
+PROFILE_PATH_ENV = "SPIKEBATCH_PROFILE_PATH"
+_SUFFIXES = (".yaml", ".yml")
+
+
+def user_profile_dirs(env: Optional[Dict[str, str]] = None) -> List[Path]:
+    env = os.environ if env is None else env
+    dirs = [Path(p).expanduser() for p in env.get(PROFILE_PATH_ENV, "").split(os.pathsep) if p]
+    config_home = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config").expanduser()
+    dirs.append(config_home / "spikebatch" / "profiles")
+    return dirs
+
+
+def _builtin_dir():
+    return resources.files("spikebatch") / "profiles"
+
+
+def builtin_profile_names() -> List[str]:
+    return sorted(
+        entry.name.rsplit(".", 1)[0]
+        for entry in _builtin_dir().iterdir()
+        if entry.name.endswith(_SUFFIXES)
+    )
+
+
+def available_profiles(env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Every profile name that can be loaded, with where it comes from."""
+    found: Dict[str, str] = {name: "built-in" for name in builtin_profile_names()}
+    for folder in reversed(user_profile_dirs(env)):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in _SUFFIXES:
+                    found[path.stem] = str(path)
+    return dict(sorted(found.items()))
+
+
+def _read_yaml(text: str, source: str) -> Dict[str, Any]:
+    data = parse_yaml(text, source)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a profile must be a YAML mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def _file_identity(path: Path) -> str:
+    """What makes two profile sources the same file, however they were reached."""
+    return f"file:{path.resolve()}"
+
+
+def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str]:
+    """(yaml text, source description, source identity) for a profile name."""
+    for folder in user_profile_dirs(env):
+        for suffix in _SUFFIXES:
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                return path.read_text(encoding="utf-8"), str(path), _file_identity(path)
+    for suffix in _SUFFIXES:
+        entry = _builtin_dir() / f"{name}{suffix}"
+        if entry.is_file():
+            return entry.read_text(encoding="utf-8"), f"built-in profile {name!r}", f"built-in:{name}"
+    known = ", ".join(available_profiles(env))
+    raise ProfileNotFoundError(
+        f"unknown profile {name!r}; known profiles: {known} "
+        f"(user profiles go in ${PROFILE_PATH_ENV} or ~/.config/spikebatch/profiles/<name>.yaml)"
+    )
+
+
+def _deep_merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve(
+    data: Dict[str, Any], source: str, env: Optional[Dict[str, str]], seen: Tuple[Tuple[str, str], ...]
+) -> Dict[str, Any]:
+    """Merge ``data`` onto the profile it extends. ``seen`` holds (identity, name) of each
+    profile on the chain so far: a loop is the same *source* twice (a file ./nrp.yaml may
+    extend the built-in nrp), not the same name."""
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{source}: extends must be a profile name")
+    text, parent_source, identity = _find(parent, env)
+    if identity in {seen_identity for seen_identity, _ in seen}:
+        names = [name for _, name in seen]
+        raise ConfigError(f"{source}: profiles extend each other in a loop ({' -> '.join([*names, parent])})")
+    base = _resolve(_read_yaml(text, parent_source), parent_source, env, (*seen, (identity, parent)))
+    base.pop("name", None)
+    return _deep_merge(base, data)
+
+
+def _to_profile(data: Dict[str, Any], source: str, default_name: str) -> ClusterProfile:
+    data.setdefault("name", default_name)
+    try:
+        return validate_model(ClusterProfile, data)
+    except JobSpecValidationError as exc:
+        raise ConfigError(f"{source}: invalid profile: {exc.message}") from None
+
+
+def load_cluster_profile(path: str | os.PathLike, env: Optional[Dict[str, str]] = None) -> ClusterProfile:
+    """Load a profile from an explicit YAML path."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"profile file {str(file)!r} does not exist; check the --profile-file path")
+    data = _read_yaml(file.read_text(encoding="utf-8"), str(file))
+    seen = ((_file_identity(file), file.stem),)
+    return _to_profile(_resolve(data, str(file), env, seen), str(file), file.stem)
+
+
+def load_profile_from_name(name: str, env: Optional[Dict[str, str]] = None) -> ClusterProfile:
+    """Load a built-in or user profile by name; an unknown name lists the known ones."""
+    text, source, identity = _find(name, env)
+    data = _read_yaml(text, source)
+    return _to_profile(_resolve(data, source, env, ((identity, name),)), source, name)

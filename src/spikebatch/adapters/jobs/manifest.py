@@ -1,0 +1,77 @@
+"""The manifest a caller hands a backend: read from a dict, a Path, a path string or
+YAML text, checked to be one batch/v1 Job, and pinned to the backend's namespace."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ...domain.errors import InvalidManifestError, NamespaceMismatchError
+from ...ports.backend import ManifestInput
+
+
+def load_manifest(manifest: ManifestInput) -> dict[str, Any]:
+    """A Job manifest as a fresh dict, from a dict, a Path, a path string or YAML text."""
+    if isinstance(manifest, Mapping):
+        return copy.deepcopy(dict(manifest))
+    if isinstance(manifest, Path) or (isinstance(manifest, str) and _looks_like_path(manifest)):
+        path = Path(manifest).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidManifestError(f"cannot read manifest file {str(path)!r}: {exc.strerror or exc}") from exc
+        source = str(path)
+    elif isinstance(manifest, str):
+        text, source = manifest, "manifest text"
+    else:
+        raise InvalidManifestError(
+            f"a manifest must be YAML text, a path or a dict, not {type(manifest).__name__}")
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise InvalidManifestError(f"{source} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from exc
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise InvalidManifestError(f"{source} must hold exactly one Job object (found {len(docs)} documents)")
+    return docs[0]
+
+
+def _looks_like_path(text: str) -> bool:
+    # YAML text of a Job always spans lines or braces; a single line that names an
+    # existing file, or ends like a manifest file name, is a path.
+    if "\n" in text or text.lstrip().startswith("{"):
+        return False
+    return os.path.exists(os.path.expanduser(text)) or text.endswith((".yaml", ".yml", ".json"))
+
+
+def prepare_job_manifest(manifest: ManifestInput, namespace: str) -> dict[str, Any]:
+    """Load ``manifest``, check it is a batch/v1 Job, and pin it to ``namespace``.
+
+    A manifest naming another namespace is refused (never silently moved)."""
+    body = load_manifest(manifest)
+    kind, api = body.get("kind"), body.get("apiVersion")
+    if kind != "Job" or api != "batch/v1":
+        raise InvalidManifestError(
+            f"the manifest is {api or '?'}/{kind or '?'}; a backend submits batch/v1 Jobs only",
+            [f"kind: expected Job (apiVersion batch/v1), got {kind!r} ({api!r})"])
+    meta = body.get("metadata")
+    if meta is None:
+        meta = body["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise InvalidManifestError("the manifest's metadata must be a mapping", ["metadata: not a mapping"])
+    theirs = meta.get("namespace")
+    if theirs not in (None, "") and theirs != namespace:
+        raise NamespaceMismatchError(
+            f"the manifest targets namespace {theirs!r} but this backend works in {namespace!r}; "
+            "render the manifest for this namespace or build the backend with namespace="
+            f"{theirs!r}")
+    meta["namespace"] = namespace
+    if not meta.get("name") and not meta.get("generateName"):
+        raise InvalidManifestError("the Job manifest has no metadata.name",
+                                   ["metadata.name: Required value: name or generateName is required"])
+    return body

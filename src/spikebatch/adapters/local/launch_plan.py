@@ -1,0 +1,166 @@
+"""What the local backend takes from a Job manifest, checked before anything starts:
+the first container's command + args (``$(VAR)`` expanded as the kubelet does, and
+``python``/``python3`` replaced by this interpreter), its plain env values, and the
+Job's limits. Field errors read like the API server's (``<field path>: <problem>``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any, Mapping
+
+from ...domain.errors import InvalidManifestError
+from ...domain.naming import is_dns_subdomain, is_rfc1123_label
+
+_PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+#: Local stand-in for terminationGracePeriodSeconds when the manifest sets none
+#: (Kubernetes waits 30 s; a laptop user deleting a job wants it gone now).
+DEFAULT_GRACE_SECONDS = 5.0
+
+POD_SPEC = "spec.template.spec"
+
+
+def expand_var_refs(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion in command/args: a defined VAR is replaced,
+    an undefined one is left as written, ``$$`` is a literal ``$``."""
+    def repl(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        return env[name] if name in env else m.group(0)
+
+    return _VAR_REF.sub(repl, text)
+
+
+def job_field_causes(body: Mapping[str, Any]) -> list[str]:
+    """Problems the API server would also refuse (a subset of its Job validation)."""
+    causes: list[str] = []
+    name = (body.get("metadata") or {}).get("name", "")
+    if not is_dns_subdomain(name) or len(name) > 63:
+        causes.append(f"metadata.name: Invalid value: {name!r}: must be a lowercase RFC 1123 "
+                      "subdomain of at most 63 characters")
+    spec = body.get("spec")
+    if not isinstance(spec, Mapping):
+        return causes + ["spec: Required value"]
+    for key in ("backoffLimit", "activeDeadlineSeconds", "completions", "parallelism"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
+                                  or (key == "activeDeadlineSeconds" and value == 0)):
+            causes.append(f"spec.{key}: Invalid value: {value!r}: must be "
+                          f"{'greater than 0' if key == 'activeDeadlineSeconds' else 'a non-negative integer'}")
+    pod = (spec.get("template") or {}).get("spec")
+    if not isinstance(pod, Mapping):
+        return causes + [f"{POD_SPEC}: Required value"]
+    policy = pod.get("restartPolicy")
+    if policy is None:
+        causes.append(f'{POD_SPEC}.restartPolicy: Required value: valid values: "OnFailure", "Never"')
+    elif policy not in ("OnFailure", "Never"):
+        causes.append(f'{POD_SPEC}.restartPolicy: Unsupported value: {policy!r}: supported values: '
+                      '"OnFailure", "Never"')
+    containers = pod.get("containers")
+    if not containers or not isinstance(containers, list):
+        return causes + [f"{POD_SPEC}.containers: Required value"]
+    for i, c in enumerate(containers):
+        c = c if isinstance(c, Mapping) else {}
+        cname = c.get("name")
+        if not cname:
+            causes.append(f"{POD_SPEC}.containers[{i}].name: Required value")
+        elif not is_rfc1123_label(str(cname)):
+            causes.append(f"{POD_SPEC}.containers[{i}].name: Invalid value: {cname!r}: a lowercase "
+                          "RFC 1123 label must consist of lower case alphanumeric characters or '-'")
+        if not c.get("image"):
+            causes.append(f"{POD_SPEC}.containers[{i}].image: Required value")
+    return causes
+
+
+def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
+    """argv, env overrides, cwd and limits for the supervisor. Raises
+    InvalidManifestError (with field causes) for what cannot run locally."""
+    name = (body.get("metadata") or {}).get("name", "?")
+    causes = job_field_causes(body)
+    if causes:
+        raise InvalidManifestError(f"Job {name!r} is invalid: {'; '.join(causes)}", causes)
+    spec = body["spec"]
+    pod = spec["template"]["spec"]
+    refuse_more_than_one_pod(spec, name)
+    container = pod["containers"][0]
+    env = plain_env(container, name)
+    argv = local_argv(container, env, name)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # so a followed log shows lines as they happen
+    return {
+        "argv": argv,
+        "env": env,
+        "cwd": working_dir(container, cwd),
+        **job_limits(spec, pod),
+    }
+
+
+def refuse_more_than_one_pod(spec: Mapping[str, Any], name: str) -> None:
+    """The local backend runs one pod at a time: completions/parallelism above 1 need a
+    cluster."""
+    for key in ("completions", "parallelism"):
+        if int(spec.get(key) or 1) > 1:
+            raise InvalidManifestError(
+                f"Job {name!r}: the local backend runs one pod at a time; spec.{key}="
+                f"{spec[key]} needs a Kubernetes backend", [f"spec.{key}: Unsupported value: {spec[key]!r}"])
+
+
+def plain_env(container: Mapping[str, Any], name: str) -> dict[str, str]:
+    """The container's env values, each ``$(VAR)``-expanded against those before it.
+    Values from secrets, config maps or the downward API (valueFrom, envFrom) exist
+    only in a cluster and are refused."""
+    env: dict[str, str] = {}
+    for i, item in enumerate(container.get("env") or []):
+        var = item.get("name", "")
+        if "valueFrom" in item:
+            value_from = item.get("valueFrom") or {}
+            source = next(iter(value_from), "valueFrom")
+            ref = value_from.get(source) or {}
+            what = f"secret {ref.get('name')!r} key {ref.get('key')!r}" if source == "secretKeyRef" else source
+            raise InvalidManifestError(
+                f"env {var} of Job {name!r} comes from {what} (valueFrom.{source}), which the local "
+                "backend cannot resolve; give it a plain value or submit to a Kubernetes backend",
+                [f"{POD_SPEC}.containers[0].env[{i}].valueFrom: Unsupported value: {source}"])
+        env[var] = expand_var_refs(str(item.get("value", "")), env)
+    if container.get("envFrom"):
+        raise InvalidManifestError(
+            f"Job {name!r} uses envFrom, which the local backend cannot resolve; list the "
+            "variables under env with plain values", [f"{POD_SPEC}.containers[0].envFrom: Unsupported value"])
+    return env
+
+
+def local_argv(container: Mapping[str, Any], env: Mapping[str, str], name: str) -> list[str]:
+    """command + args with ``$(VAR)`` expanded, ``python``/``python3`` replaced by this
+    interpreter. A container without a command is refused: there is no image whose
+    entrypoint could run."""
+    command = list(container.get("command") or [])
+    if not command:
+        raise InvalidManifestError(
+            f"Job {name!r}: container {container.get('name')!r} has no command; the local backend cannot "
+            "run an image's entrypoint, so give the command explicitly",
+            [f"{POD_SPEC}.containers[0].command: Required value (local backend)"])
+    argv = [expand_var_refs(str(a), env) for a in command + list(container.get("args") or [])]
+    if _PYTHON.match(os.path.basename(argv[0])):
+        argv[0] = sys.executable  # the image's python is this interpreter locally
+    return argv
+
+
+def working_dir(container: Mapping[str, Any], cwd: str) -> str:
+    # An image's workingDir rarely exists on the laptop; then the caller's folder
+    # stands in, so relative paths in args mean what the user typed.
+    workdir = container.get("workingDir")
+    return workdir if workdir and os.path.isdir(workdir) else cwd
+
+
+def job_limits(spec: Mapping[str, Any], pod: Mapping[str, Any]) -> dict[str, Any]:
+    """Retries, deadline, termination grace and suspension, with Kubernetes' defaults
+    (backoffLimit 6) and the local grace default."""
+    grace = pod.get("terminationGracePeriodSeconds")
+    return {
+        "backoffLimit": int(spec["backoffLimit"]) if spec.get("backoffLimit") is not None else 6,
+        "activeDeadlineSeconds": spec.get("activeDeadlineSeconds"),
+        "gracePeriodSeconds": float(grace) if grace is not None else DEFAULT_GRACE_SECONDS,
+        "suspend": bool(spec.get("suspend")),
+    }

@@ -1,0 +1,1 @@
+"""Submission records kept on this machine (the RunRecords port)."""

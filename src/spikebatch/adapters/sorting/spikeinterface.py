@@ -1,0 +1,233 @@
+"""Sorter adapter over SpikeInterface's ``run_sorter``.
+
+Presets are SpikeInterface sorters by name, each starting from that sorter's defaults
+(``spikeinterface.sorters.get_default_sorter_params``): kilosort4 and mountainsort5
+need their own packages in the job image (``pip install kilosort`` /
+``mountainsort5``); spykingcircus2 and tridesclous2 are built into SpikeInterface and
+need nothing else. With no preset, spykingcircus2 is used: it runs on any CPU.
+
+The resolved config is ``{"sorter_name", "preset", "params", "overrides"}`` where
+``params`` are the defaults with the overrides applied. Overrides are flat keyword
+arguments of ``run_sorter``; a dict value is merged into a dict default
+(``{"detection": {"method_kwargs": {"detect_threshold": 6}}}`` changes one entry).
+Unknown keys are refused, at any depth, except inside ``*_kwargs`` and empty
+defaults, which SpikeInterface passes on unchecked.
+
+Recordings (``sort``'s ``recording_path``):
+
+- a folder written by SpikeInterface (``recording.save(folder=...)``, binary or
+  ``format="zarr"``), loaded with ``spikeinterface.load``;
+- ``.nwb`` (``read_nwb_recording``), Maxwell ``.h5`` / ``.raw.h5`` (``read_maxwell``)
+  and Intan ``.rhd`` / ``.rhs`` (``read_intan``) files.
+
+The sorter works in a temporary folder (``$TMPDIR``); only the open-format results of
+``sorting.outputs`` land in ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from ...domain.errors import ConfigError, SpikebatchError
+from ...ports.sorter import SortingOutcome
+
+PRESETS = ("kilosort4", "mountainsort5", "spykingcircus2", "tridesclous2")
+DEFAULT_PRESET = "spykingcircus2"
+INSTALL_HINT = 'pip install "spikeinterface[full]"'
+
+_CONFIG_KEYS = {"sorter_name", "preset", "params", "overrides"}
+
+# PyPI package of the sorters that are not built into SpikeInterface.
+_PACKAGES = {"kilosort4": "kilosort", "mountainsort5": "mountainsort5"}
+
+# File suffix -> name of the spikeinterface.extractors reader for it.
+_FILE_READERS = {
+    ".nwb": "read_nwb_recording",
+    ".h5": "read_maxwell",
+    ".rhd": "read_intan",
+    ".rhs": "read_intan",
+}
+
+
+def _sorters_module():
+    try:
+        import spikeinterface.sorters as sorters
+    except ImportError as exc:
+        raise ConfigError(f"the spikeinterface sorter needs SpikeInterface: {INSTALL_HINT} ({exc})") from exc
+    return sorters
+
+
+def _defaults(sorter_name: str) -> tuple[dict, Optional[str]]:
+    """The sorter's default params, and a hint when they are incomplete here (the
+    sorter's own package is missing, so SpikeInterface cannot list its parameters)."""
+    sorters = _sorters_module()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        params = sorters.get_default_sorter_params(sorter_name)
+    hint = None
+    if caught and not sorters.sorter_dict[sorter_name].is_installed():
+        hint = (f"{sorter_name} is not installed on this machine, so only SpikeInterface's generic "
+                f"parameters are known; pip install {_PACKAGES.get(sorter_name, sorter_name)} here to set its own")
+    return copy.deepcopy(params), hint
+
+
+def _open_ended(key: str, default: Any) -> bool:
+    # *_kwargs bags and empty dicts are forwarded by SpikeInterface without a key list.
+    return key.endswith("_kwargs") or default in ({}, None)
+
+
+def merge_overrides(defaults: dict, overrides: Mapping, *, sorter_name: str, hint: Optional[str] = None,
+                    path: str = "") -> dict:
+    """``defaults`` with ``overrides`` applied; ConfigError on the first unknown key."""
+    merged = copy.deepcopy(defaults)
+    for key, value in overrides.items():
+        dotted = f"{path}{key}"
+        if key not in merged:
+            valid = ", ".join(sorted(map(str, merged))) or "(none)"
+            extra = f"; {hint}" if hint else ""
+            raise ConfigError(f"unknown {sorter_name} parameter {dotted!r}; valid keys{' under ' + path[:-1] if path else ''}: {valid}{extra}")
+        current = merged[key]
+        if isinstance(value, Mapping) and isinstance(current, dict) and not _open_ended(key, current):
+            merged[key] = merge_overrides(current, value, sorter_name=sorter_name, hint=hint, path=f"{dotted}.")
+        elif isinstance(value, Mapping) and isinstance(current, dict):
+            merged[key] = {**current, **copy.deepcopy(dict(value))}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _check_json(value: Any, sorter_name: str) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{sorter_name} parameters must be JSON values (they travel in the bundle): {exc}") from exc
+
+
+class SpikeInterfaceSorter:
+    """Sorter port over ``spikeinterface.sorters.run_sorter``."""
+
+    name = "spikeinterface"
+
+    def resolve_config(self, config: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
+        """``config``: a preset name, None (spykingcircus2), or a dict with
+        ``sorter_name`` and ``overrides`` (as this method returns) or ``params``;
+        ``overrides`` are applied on top."""
+        base_overrides: dict = {}
+        if config is None:
+            sorter_name = DEFAULT_PRESET
+        elif isinstance(config, str):
+            sorter_name = config
+        elif isinstance(config, Mapping) and isinstance(config.get("sorter_name"), str):
+            unknown = sorted(set(config) - _CONFIG_KEYS)
+            if unknown:
+                raise ConfigError(f"unknown spikeinterface config key {unknown[0]!r}; valid keys: {', '.join(sorted(_CONFIG_KEYS))}")
+            sorter_name = config["sorter_name"]
+            # A resolved config is re-resolved from its overrides (the job's own defaults
+            # may differ from the submitter's); a hand-written one may give params only.
+            base_overrides = dict(config["overrides"] if "overrides" in config else config.get("params") or {})
+        else:
+            raise ConfigError(
+                f"the spikeinterface sorter takes a preset name ({', '.join(PRESETS)}), None or a resolved "
+                f"config dict, not {type(config).__name__}; a SortingPipelineConfig needs the spikelab sorter"
+            )
+        if sorter_name not in PRESETS:
+            raise ConfigError(f"unknown spikeinterface preset {sorter_name!r}; valid presets: {', '.join(PRESETS)}")
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise ConfigError(f"config_overrides must be a dict, not {type(overrides).__name__}")
+        all_overrides = {**base_overrides, **dict(overrides or {})}
+        _check_json(all_overrides, sorter_name)
+        defaults, hint = _defaults(sorter_name)
+        params = merge_overrides(defaults, all_overrides, sorter_name=sorter_name, hint=hint)
+        return {"sorter_name": sorter_name, "preset": sorter_name, "params": params, "overrides": all_overrides}
+
+    def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
+        """Sort one recording with the configured SpikeInterface sorter and write the
+        open-format results into ``output_dir``."""
+        from . import outputs
+
+        sorters = _sorters_module()
+        recording_path = Path(recording_path)
+        resolved = self.resolve_config(dict(config))
+        sorter_name = resolved["sorter_name"]
+        # Re-resolved here, so params are the job's own defaults (its SpikeInterface
+        # version, its installed sorter) plus the user's overrides; an override the job's
+        # version does not know fails here, by name, rather than deep inside the sorter.
+        params = resolved["params"]
+        if not sorters.sorter_dict[sorter_name].is_installed():
+            raise SpikebatchError(f"sorter {sorter_name} is not installed in this environment: "
+                                  f"{sorters.sorter_dict[sorter_name].installation_mesg}")
+        recording = load_recording(recording_path)
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="spikebatch-sort-") as scratch:
+            sorting = sorters.run_sorter(sorter_name, recording, folder=str(Path(scratch) / "sorter"),
+                                         remove_existing_folder=True, verbose=False, raise_error=True, **params)
+            units = _units_of(sorting, recording)
+        elapsed = time.monotonic() - started
+        duration = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments())) / recording.get_sampling_frequency()
+        metadata = {
+            "sorter": self.name, "sorter_name": sorter_name, "preset": resolved["preset"],
+            "params": params, "overrides": resolved["overrides"],
+            "versions": {**outputs.package_versions("spikebatch", "spikeinterface", "numpy"),
+                         f"sorter:{sorter_name}": _sorter_version(sorters, sorter_name)},
+            "recording": recording_path.name, "unit_count": len(units.unit_ids),
+            "duration_s": duration, "channel_count": int(recording.get_num_channels()),
+            "sampling_frequency": float(recording.get_sampling_frequency()),
+            "segment_count": int(recording.get_num_segments()), "elapsed_s": round(elapsed, 3),
+        }
+        units_path, metadata_path, figures, extras = outputs.write_all(
+            Path(output_dir), recording_path.name, units, metadata, duration)
+        return SortingOutcome(recording=recording_path.name, unit_count=len(units.unit_ids), units_path=units_path,
+                              metadata_path=metadata_path, figure_paths=figures, extra_paths=extras)
+
+
+def _sorter_version(sorters: Any, sorter_name: str) -> str:
+    return str(sorters.sorter_dict[sorter_name].get_sorter_version())
+
+
+def load_recording(path: Path) -> Any:
+    """A SpikeInterface recording from a saved folder or a supported file."""
+    try:
+        import spikeinterface as si
+        import spikeinterface.extractors as extractors
+    except ImportError as exc:
+        raise ConfigError(f"reading recordings needs SpikeInterface: {INSTALL_HINT} ({exc})") from exc
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"recording {path} does not exist")
+    if path.is_dir():
+        markers = ("si_folder.json", "binary.json", ".zattrs", "zarr.json")
+        if not any((path / m).is_file() for m in markers):
+            raise ConfigError(f"recording folder {path} was not saved by SpikeInterface (none of {', '.join(markers)}); "
+                              f"supported: a SpikeInterface folder or {', '.join(sorted(_FILE_READERS))} files")
+        return si.load(path)
+    reader = _FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ConfigError(f"recording {path.name}: unsupported format {path.suffix!r}; supported: a SpikeInterface "
+                          f"folder or {', '.join(sorted(_FILE_READERS))} files")
+    return getattr(extractors, reader)(path)
+
+
+def _units_of(sorting: Any, recording: Any) -> Any:
+    """Spike times in seconds per unit; segments are laid end to end, each starting
+    where the previous one ended."""
+    from .outputs import Units
+    import numpy as np
+
+    fs = float(sorting.get_sampling_frequency())
+    offsets, total = [], 0
+    for seg in range(recording.get_num_segments()):
+        offsets.append(total)
+        total += recording.get_num_samples(seg)
+    unit_ids = [u.item() if hasattr(u, "item") else u for u in sorting.unit_ids]
+    times = {}
+    for raw, unit in zip(sorting.unit_ids, unit_ids):
+        frames = [np.asarray(sorting.get_unit_spike_train(raw, segment_index=seg), dtype=np.int64) + offsets[seg]
+                  for seg in range(sorting.get_num_segments())]
+        times[unit] = np.sort(np.concatenate(frames)) / fs if frames else np.zeros(0)
+    return Units(unit_ids, times, fs)

@@ -1,0 +1,335 @@
+"""BaseArtifactStore: what the three ArtifactStore adapters share -- the path layout,
+content-addressed blobs with dedupe, verified atomic downloads (resumed after a dropped
+connection) and output listing/download.
+
+An adapter subclasses BaseArtifactStore and implements its seven primitives (_stat,
+_upload, _open_range, _list, _read, _write, _delete); every public method of the port
+is written once here, so the three adapters cannot drift apart in behaviour.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import string
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ContextManager, Iterable, Mapping, Optional
+
+from ...domain.errors import (
+    ConfigError,
+    IntegrityError,
+    InvalidURIError,
+    ObjectNotFoundError,
+    StorageUnavailableError,
+)
+from ...domain.models import StoragePathTemplates
+from ...domain.storage_uri import StorageURI, parse_uri, relative_key_problem
+from ...ports.storage import ProgressCallback
+from ..files.atomic import atomic_path
+from ..files.digests import DigestCache, FileIdentity, check_unchanged
+from ..files.path_guard import safe_local_path
+from .progress import Progress, TransferCancelled
+from .retry import RetryPolicy
+
+#: Read size of download streams: what a dropped connection can lose (the partial
+#: chunk is discarded and re-fetched by the resumed ranged GET).
+STREAM_CHUNK = 1024 * 1024
+_HEX64 = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    #: None when the object was written without spikebatch's metadata.
+    sha256: Optional[str]
+
+
+def _templates(value: Any) -> StoragePathTemplates:
+    if value is None:
+        return StoragePathTemplates()
+    if isinstance(value, StoragePathTemplates):
+        return value
+    if isinstance(value, Mapping):
+        return StoragePathTemplates.model_validate(dict(value))
+    raise ConfigError(
+        f"path_templates must be a StoragePathTemplates or a mapping, not {type(value).__name__}"
+    )
+
+
+def _uses_filename(template: str) -> bool:
+    return any(name == "filename" for _, name, _, _ in string.Formatter().parse(template))
+
+
+class BaseArtifactStore(abc.ABC):
+    """Port methods written against the adapter primitives below."""
+
+    scheme = "s3"
+    #: The folder behind file:// URIs; None for a store that is not on this filesystem.
+    local_root: Optional[Path] = None
+    retry = RetryPolicy()
+
+    def __init__(self, *, prefix: Optional[str], path_templates: Any,
+                 digest_cache: Optional[DigestCache] = None) -> None:
+        self.path_templates = _templates(path_templates)
+        self.prefix: Optional[str] = None
+        if prefix is not None:
+            parsed = parse_uri(prefix, scheme=self.scheme)
+            self.prefix = str(parsed.as_prefix())
+        self.digest_cache = digest_cache if digest_cache is not None else DigestCache()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+    # --- primitives every adapter implements -------------------------------------
+    @abc.abstractmethod
+    def _stat(self, uri: StorageURI) -> Optional[ObjectInfo]:
+        """Size and recorded sha256 of the object, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def _upload(self, path: Path, uri: StorageURI, sha256: str, progress: Progress) -> None:
+        """Store the file at ``uri`` with ``sha256`` as metadata; on failure leave no
+        object and no multipart parts behind."""
+
+    @abc.abstractmethod
+    def _open_range(self, uri: StorageURI, start: int) -> ContextManager[Iterable[bytes]]:
+        """The object's bytes from offset ``start`` on, as chunks; the connection is
+        closed when the context ends, even half-read."""
+
+    def _download(self, uri: StorageURI, tmp: Path, progress: Progress) -> str:
+        """Write the object to ``tmp``; return the sha256 of what was written.
+
+        One sequential stream, hashed on the way (no second pass over the file). A
+        connection dropped mid-way is resumed from the last byte written (a ranged GET)
+        instead of restarting a multi-GB download; the final sha256 check catches an
+        object replaced in between.
+        """
+        hasher = hashlib.sha256()
+        written = 0
+        with open(tmp, "wb") as handle:
+            for attempt in range(1, self.retry.attempts + 1):
+                try:
+                    with self._open_range(uri, written) as chunks:
+                        for chunk in chunks:
+                            handle.write(chunk)
+                            hasher.update(chunk)
+                            written += len(chunk)
+                            progress.add(len(chunk))
+                    return hasher.hexdigest()
+                except StorageUnavailableError:
+                    if attempt == self.retry.attempts:
+                        raise
+                    time.sleep(self.retry.backoff_seconds * 2 ** attempt)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    @abc.abstractmethod
+    def _list(self, prefix: StorageURI) -> list[tuple[StorageURI, int]]:
+        """(URI, size) of every object under ``prefix``, folder markers excluded."""
+
+    @abc.abstractmethod
+    def _read(self, uri: StorageURI) -> tuple[bytes, Optional[str]]:
+        """A small object's bytes and its recorded sha256 (None if absent)."""
+
+    @abc.abstractmethod
+    def _write(self, uri: StorageURI, data: bytes, sha256: str) -> None:
+        """Store a small object with ``sha256`` as metadata."""
+
+    @abc.abstractmethod
+    def _delete(self, uri: StorageURI) -> None:
+        """Remove the object (no error if it is already gone)."""
+
+    # --- layout ------------------------------------------------------------------
+    def _parse(self, uri: str, *, what: str = "object") -> StorageURI:
+        parsed = parse_uri(uri, scheme=self.scheme)
+        if what == "object" and parsed.is_prefix:
+            raise InvalidURIError(
+                f"{uri} ends with '/', so it names a prefix, not an object; add the file name"
+            )
+        return parsed
+
+    def _render(self, category: str, *, run_id: str = "", filename: str = "") -> str:
+        try:
+            return self.path_templates.render(category, prefix=self.prefix, run_id=run_id,
+                                              filename=filename)
+        except InvalidURIError:
+            raise
+        except ConfigError as exc:
+            # Same text, but a StorageError too, as the port promises.
+            raise InvalidURIError(exc.message) from None
+
+    @staticmethod
+    def _check_run_id(run_id: str) -> None:
+        problem = relative_key_problem(run_id) if isinstance(run_id, str) else "it is not a string"
+        if problem or "/" in run_id:
+            raise InvalidURIError(
+                f"run_id {run_id!r} cannot be part of a storage path "
+                f"({problem or 'it contains /'}); use the run id spikebatch generated"
+            )
+
+    def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
+        if category == "blobs":
+            if len(filename) != 64 or not set(filename) <= _HEX64:
+                raise InvalidURIError(
+                    f"blob filename {filename!r} must be a lower-case sha256 hex digest; "
+                    "use put_blob() to store a file by content"
+                )
+        else:
+            self._check_run_id(run_id)
+            problem = relative_key_problem(filename) if isinstance(filename, str) else "not a string"
+            if problem or filename.endswith("/"):
+                raise InvalidURIError(
+                    f"filename {filename!r} for run {run_id!r} is not a safe relative name "
+                    f"({problem or 'it ends with /'}); use a plain file name"
+                )
+        rendered = self._render(category, run_id=run_id, filename=filename)
+        template = getattr(self.path_templates, category)
+        if not _uses_filename(template):
+            rendered += filename
+        return str(self._parse(rendered))
+
+    def output_prefix_for_run(self, run_id: str) -> str:
+        self._check_run_id(run_id)
+        return str(self._parse(self._render("outputs", run_id=run_id), what="prefix").as_prefix())
+
+    def logs_prefix_for_run(self, run_id: str) -> str:
+        self._check_run_id(run_id)
+        return str(self._parse(self._render("logs", run_id=run_id), what="prefix").as_prefix())
+
+    # --- uploads -----------------------------------------------------------------
+    @staticmethod
+    def _local_file(local_path: str | Path) -> tuple[Path, FileIdentity]:
+        path = Path(local_path)
+        if not path.is_file():
+            raise ObjectNotFoundError(
+                f"local file {path} does not exist or is not a regular file; check the path"
+            )
+        return path, FileIdentity.of(path)
+
+    def _store(self, path: Path, identity: FileIdentity, target: StorageURI, digest: str,
+               progress: Optional[ProgressCallback]) -> str:
+        try:
+            self._upload(path, target, digest, Progress(progress, identity.size))
+        except TransferCancelled as exc:
+            raise exc.reason from None
+        try:
+            check_unchanged(path, identity, str(target))
+        except IntegrityError:
+            self._delete(target)
+            raise
+        return str(target)
+
+    def upload_file(self, *, local_path: str | Path, s3_uri: str,
+                    progress: Optional[ProgressCallback] = None) -> str:
+        target = self._parse(s3_uri)
+        path, identity = self._local_file(local_path)
+        digest = self.digest_cache.digest(path)
+        return self._store(path, identity, target, digest, progress)
+
+    def upload_bundle(self, *, local_zip: str | Path, run_id: str) -> str:
+        uri = self.build_uri(run_id=run_id, filename=Path(local_zip).name, category="inputs")
+        return self.upload_file(local_path=local_zip, s3_uri=uri)
+
+    def blob_digest(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
+        path, _ = self._local_file(local_path)
+        return self.digest_cache.digest(path, progress)
+
+    def put_blob(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
+        path, identity = self._local_file(local_path)
+        digest = self.digest_cache.digest(path)
+        target = self._parse(self.build_uri(run_id="", filename=digest, category="blobs"))
+        existing = self._stat(target)
+        if existing is not None and existing.size == identity.size and existing.sha256 == digest:
+            # Same bytes already stored: nothing to send. Report completion so a
+            # progress bar does not stay at zero.
+            try:
+                Progress(progress, identity.size).finish()
+            except TransferCancelled as exc:
+                raise exc.reason from None
+            return str(target)
+        return self._store(path, identity, target, digest, progress)
+
+    # --- downloads ---------------------------------------------------------------
+    def download_file(self, *, s3_uri: str, local_path: str | Path,
+                      progress: Optional[ProgressCallback] = None) -> Path:
+        """Download one object; when ``local_path`` is an existing folder the object
+        keeps its name inside it."""
+        source = self._parse(s3_uri)
+        dest = Path(local_path)
+        if dest.is_dir():
+            dest = dest / source.name
+        info = self._stat(source)
+        if info is None:
+            raise ObjectNotFoundError(
+                f"object {source} not found; check the run id and file name "
+                "(list_output_files shows what a run wrote)"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dest, fsync=True) as tmp:
+            try:
+                digest = self._download(source, tmp, Progress(progress, info.size))
+            except TransferCancelled as exc:
+                raise exc.reason from None
+            size = tmp.stat().st_size
+            if size != info.size:
+                raise IntegrityError(
+                    f"download of {source} gave {size} bytes, expected {info.size}; "
+                    "nothing was written -- retry the download"
+                )
+            if info.sha256 is not None:
+                if digest != info.sha256:
+                    raise IntegrityError(
+                        f"download of {source} has sha256 {digest}, but the object records "
+                        f"{info.sha256}; nothing was written -- retry, and re-upload the "
+                        "object if this persists"
+                    )
+        return dest
+
+    def list_output_files(self, output_prefix: str) -> list[str]:
+        prefix = self._parse(output_prefix, what="prefix").as_prefix()
+        return sorted(str(uri) for uri, _ in self._list(prefix))
+
+    def download_output(self, *, output_prefix: str, local_dir: str | Path,
+                        progress: Optional[ProgressCallback] = None) -> list[Path]:
+        prefix = self._parse(output_prefix, what="prefix").as_prefix()
+        objects = sorted(self._list(prefix), key=lambda item: str(item[0]))
+        if not objects:
+            raise ObjectNotFoundError(
+                f"no objects under {prefix}; check the run id, or wait until the job "
+                "has finished writing its outputs"
+            )
+        root = Path(local_dir)
+        # Every key is checked before anything is written: one bad key stops the whole
+        # download instead of leaving a partial folder behind.
+        plan = [(uri, safe_local_path(root, uri.relative_to(prefix), source=str(uri)))
+                for uri, _ in objects]
+        total = sum(size for _, size in objects)
+        overall = Progress(progress, total)
+        paths: list[Path] = []
+        for uri, dest in plan:
+            last = [0]
+
+            def forward(done: int, _total: int, last: list[int] = last) -> None:
+                overall.add(done - last[0])
+                last[0] = done
+
+            paths.append(self.download_file(s3_uri=str(uri), local_path=dest, progress=forward))
+        return paths
+
+    # --- small objects -----------------------------------------------------------
+    def exists(self, uri: str) -> bool:
+        return self._stat(self._parse(uri)) is not None
+
+    def read_bytes(self, uri: str) -> bytes:
+        source = self._parse(uri)
+        data, recorded = self._read(source)
+        if recorded is not None and hashlib.sha256(data).hexdigest() != recorded:
+            raise IntegrityError(
+                f"{source} does not match its recorded sha256; re-write the object"
+            )
+        return data
+
+    def write_bytes(self, uri: str, data: bytes) -> str:
+        target = self._parse(uri)
+        self._write(target, bytes(data), hashlib.sha256(data).hexdigest())
+        return str(target)
