@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spikebatch.adapters.workspace_directory import DirectoryWorkspace
+from spikebatch.workspace import DirectoryWorkspace
 from spikebatch.session import RunSession
 
 HERE = Path(__file__).resolve().parent

@@ -1,73 +1,115 @@
 """The composition root: the one place where adapters are chosen and wired.
 
 The profile names its adapters (``backend``: kubernetes | kubectl | local;
-``storage_backend``: boto3 | minio | local); ``providers.Selector`` turns those names
-into instances. Every provider can be overridden, which is how tests inject fakes:
+``storage_backend``: boto3 | minio | local) and ``providers.Selector`` turns those
+names into instances; a bundle names its workspace format and its sorter, and
+``providers.Aggregate`` turns those into codecs and sorters. Every provider can be
+overridden, which is how tests inject fakes:
 
     container = build_container(profile)
     container.backend.override(providers.Object(fake_backend))
 
-Adapter modules are imported inside the factories, so building the container (and so
-``spikebatch --help``) never imports boto3, minio or the kubernetes client.
+Only the entrypoints (the CLI, the in-job runner) and the library entry
+(``spikebatch.session.RunSession``) use this module. Adapter modules are imported when a
+provider is first called, so building a container (and so ``spikebatch --help``) never
+imports boto3, minio, the kubernetes client or NumPy.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import importlib
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
-from dependency_injector import containers, providers
+from dependency_injector import containers, errors, providers
 
-from .adapters.credentials import ResolvedCredentials, resolve_credentials
-from .application.session import RunSession
+from .application.runner import InJobAdapters
+from .domain.errors import ConfigError
 from .domain.models import ClusterProfile
 
+if TYPE_CHECKING:
+    from .domain.models import JobSpec
+    from .ports.records import RunRecords
+    from .session import RunSession
 
-def _kubernetes_backend(profile: ClusterProfile, credentials: ResolvedCredentials) -> Any:
-    from .adapters.backend_k8s import KubernetesBatchJobBackend
-
-    return KubernetesBatchJobBackend(namespace=profile.namespace, kubeconfig=credentials.kubeconfig)
-
-
-def _kubectl_backend(profile: ClusterProfile, credentials: ResolvedCredentials) -> Any:
-    from .adapters.backend_kubectl import KubectlBackend
-
-    return KubectlBackend(namespace=profile.namespace, kubeconfig=credentials.kubeconfig)
+_ADAPTERS = "spikebatch.adapters"
 
 
-def _local_backend(profile: ClusterProfile) -> Any:
-    from .adapters.backend_local import LocalProcessBackend
+def _lazy(target: str) -> Callable[..., Any]:
+    """``module:name`` as a callable that imports its module on the first call."""
+    module_name, _, attr = target.partition(":")
 
-    return LocalProcessBackend(namespace=profile.namespace, state_dir=profile.local_state_dir)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(f"{_ADAPTERS}.{module_name}"), attr)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = attr
+    return call
 
 
-def _s3_kwargs(profile: ClusterProfile, credentials: ResolvedCredentials) -> dict:
-    return dict(
-        prefix=profile.default_s3_prefix,
-        path_templates=profile.storage,
-        endpoint_url=profile.endpoint_url,
-        region_name=profile.region_name,
-        aws_access_key_id=credentials.aws_access_key_id,
-        aws_secret_access_key=credentials.aws_secret_access_key,
-        aws_session_token=credentials.aws_session_token,
+def _chooser(aggregate: providers.Aggregate, what: str, known: str) -> Callable[[str], Any]:
+    """``aggregate`` as a function of a name, with a one-line error for an unknown one."""
+
+    def choose(name: str) -> Any:
+        try:
+            return aggregate(name)
+        except errors.NoSuchProviderError:
+            raise ConfigError(f"unknown {what} {name!r}; {known}") from None
+
+    return choose
+
+
+def _result_codec_name(spikelab_available: Callable[[], bool]) -> str:
+    # A sorting job's result workspace is SpikeLab's when it is installed (users then
+    # get an AnalysisWorkspace back), else the built-in folder format.
+    return "spikelab" if spikelab_available() else "directory"
+
+
+class NamedAdapters(containers.DeclarativeContainer):
+    """Adapters picked by a name that travels in the bundle: the workspace format
+    ("directory", "spikelab") and the sorter ("spikeinterface", "spikelab")."""
+
+    workspace_codec = providers.Aggregate(
+        spikelab=providers.Factory(_lazy("workspaces.spikelab:SpikeLabWorkspaceCodec")),
+        directory=providers.Factory(_lazy("workspaces.directory:DirectoryWorkspaceCodec")),
+    )
+    #: Every codec, most specific first (a SpikeLab workspace before the plain folder).
+    workspace_codecs = providers.List(workspace_codec.providers["spikelab"], workspace_codec.providers["directory"])
+    workspace_codec_by_name = providers.Callable(
+        _chooser, workspace_codec.provider, "workspace format", "this spikebatch knows: directory, spikelab"
+    )
+    result_workspace_codec = providers.Callable(
+        lambda by_name, name: by_name(name),
+        workspace_codec_by_name,
+        providers.Callable(_result_codec_name, providers.Object(_lazy("workspaces.spikelab:spikelab_available"))),
     )
 
-
-def _boto3_storage(profile: ClusterProfile, credentials: ResolvedCredentials) -> Any:
-    from .adapters.storage_s3 import S3StorageClient
-
-    return S3StorageClient(**_s3_kwargs(profile, credentials))
-
-
-def _minio_storage(profile: ClusterProfile, credentials: ResolvedCredentials) -> Any:
-    from .adapters.storage_minio import MinioStorageClient
-
-    return MinioStorageClient(**_s3_kwargs(profile, credentials))
+    sorter = providers.Aggregate(
+        spikeinterface=providers.Factory(_lazy("sorting.spikeinterface:SpikeInterfaceSorter")),
+        spikelab=providers.Factory(_lazy("sorting.spikelab:SpikeLabSorter")),
+    )
+    sorter_by_name = providers.Callable(_chooser, sorter.provider, "sorter", "use spikeinterface or spikelab")
+    #: What one sorted recording puts into a result workspace (per workspace kind).
+    sorting_result_items = providers.Object(_lazy("sorting.result_items:result_items"))
 
 
-def _local_storage(profile: ClusterProfile) -> Any:
-    from .adapters.storage_local import LocalFileStorage
+def _public_session(**kwargs: Any) -> "RunSession":
+    # The library's RunSession (spikebatch.session), so that a session built here is
+    # the same class a user imports.
+    from .session import RunSession
 
-    return LocalFileStorage(prefix=profile.default_s3_prefix, path_templates=profile.storage)
+    return RunSession(**kwargs)
+
+
+def _s3_store(target: str, profile: Any, credentials: Any) -> providers.Singleton:
+    return providers.Singleton(
+        _lazy(target),
+        prefix=profile.provided.default_s3_prefix,
+        path_templates=profile.provided.storage,
+        endpoint_url=profile.provided.endpoint_url,
+        region_name=profile.provided.region_name,
+        aws_access_key_id=credentials.provided.aws_access_key_id,
+        aws_secret_access_key=credentials.provided.aws_secret_access_key,
+        aws_session_token=credentials.provided.aws_session_token,
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -75,9 +117,10 @@ class Container(containers.DeclarativeContainer):
 
     config = providers.Configuration()
     profile = providers.Dependency(instance_of=ClusterProfile)
+    named = providers.Container(NamedAdapters)
 
     credentials = providers.Singleton(
-        resolve_credentials,
+        _lazy("config.credentials:resolve_credentials"),
         kubeconfig=config.kubeconfig,
         aws_access_key_id=config.aws_access_key_id,
         aws_secret_access_key=config.aws_secret_access_key,
@@ -86,27 +129,42 @@ class Container(containers.DeclarativeContainer):
 
     backend = providers.Selector(
         profile.provided.backend,
-        kubernetes=providers.Singleton(_kubernetes_backend, profile, credentials),
-        kubectl=providers.Singleton(_kubectl_backend, profile, credentials),
-        local=providers.Singleton(_local_backend, profile),
+        kubernetes=providers.Singleton(
+            _lazy("kubernetes.backend:KubernetesBatchJobBackend"),
+            namespace=profile.provided.namespace,
+            kubeconfig=credentials.provided.kubeconfig,
+        ),
+        kubectl=providers.Singleton(
+            _lazy("kubectl.backend:KubectlBackend"),
+            namespace=profile.provided.namespace,
+            kubeconfig=credentials.provided.kubeconfig,
+        ),
+        local=providers.Singleton(
+            _lazy("local.backend:LocalProcessBackend"),
+            namespace=profile.provided.namespace,
+            state_dir=profile.provided.local_state_dir,
+        ),
     )
 
     storage = providers.Selector(
         profile.provided.storage_backend,
-        boto3=providers.Singleton(_boto3_storage, profile, credentials),
-        minio=providers.Singleton(_minio_storage, profile, credentials),
-        local=providers.Singleton(_local_storage, profile),
+        boto3=_s3_store("s3.boto3_store:S3StorageClient", profile, credentials),
+        minio=_s3_store("s3.minio_store:MinioStorageClient", profile, credentials),
+        local=providers.Singleton(
+            _lazy("files.local_store:LocalFileStorage"),
+            prefix=profile.provided.default_s3_prefix,
+            path_templates=profile.provided.storage,
+        ),
     )
 
     session = providers.Factory(
-        RunSession,
+        _public_session,
         profile=profile,
         backend=backend,
         storage_client=storage,
         credentials=credentials,
-        # Late-bound: both are defined below and import their adapters only when called.
-        workspace_codecs=providers.Callable(lambda: workspace_codecs()),
-        sorter_factory=providers.Callable(lambda: sorter),
+        workspace_codecs=named.workspace_codecs,
+        sorter_factory=named.sorter_by_name,
     )
 
 
@@ -132,77 +190,86 @@ def build_container(
     return container
 
 
-# --- what the in-container runner and the session pick by name ------------------------
-# The bundle records which codec / sorter made it; these resolve those names.
+def load_profile(profile_or_name: Any) -> ClusterProfile:
+    """A ClusterProfile from a ClusterProfile, a profile name or a YAML file path."""
+    if isinstance(profile_or_name, ClusterProfile):
+        return profile_or_name
+    text = str(profile_or_name)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return _lazy("config.profile_files:load_cluster_profile")(text)
+    return _lazy("config.profile_files:load_profile_from_name")(text)
 
 
-def workspace_codecs() -> list:
-    """Every workspace codec, most specific first (SpikeLab before the built-in)."""
-    from .adapters.workspace_directory import DirectoryWorkspaceCodec
-    from .adapters.workspace_spikelab import SpikeLabWorkspaceCodec
-
-    return [SpikeLabWorkspaceCodec(), DirectoryWorkspaceCodec()]
+def load_job_config(path: Any) -> "JobSpec":
+    """A job config YAML file as a validated JobSpec."""
+    return _lazy("config.job_config_file:load_job_config")(path)
 
 
-def workspace_codec(name: str) -> Any:
-    from .domain.errors import ConfigError
-
-    for codec in workspace_codecs():
-        if codec.name == name:
-            return codec
-    raise ConfigError(f"unknown workspace format {name!r}; this spikebatch knows: directory, spikelab")
-
-
-def result_workspace_codec() -> Any:
-    """The codec a sorting job's result workspace is written with: SpikeLab's when it
-    is installed (so users get an AnalysisWorkspace back), else the built-in one."""
-    from .adapters.workspace_spikelab import spikelab_available
-
-    return workspace_codec("spikelab" if spikelab_available() else "directory")
+def open_session(profile_or_name: Any, **options: Any) -> "RunSession":
+    """The session of a profile (object, name, or YAML path) with the adapters it
+    names. ``options``: kubeconfig / aws_* credentials, progress."""
+    progress = options.pop("progress", None)
+    session = build_container(load_profile(profile_or_name), **options).session()
+    session.progress = progress
+    return session
 
 
-def sorter(name: str) -> Any:
-    from .domain.errors import ConfigError
-
-    if name == "spikeinterface":
-        from .adapters.sorter_spikeinterface import SpikeInterfaceSorter
-
-        return SpikeInterfaceSorter()
-    if name == "spikelab":
-        from .adapters.sorter_spikelab import SpikeLabSorter
-
-        return SpikeLabSorter()
-    raise ConfigError(f"unknown sorter {name!r}; use spikeinterface or spikelab")
+def default_named_adapters() -> tuple[list, Callable[[str], Any]]:
+    """(workspace codecs, sorter by name) for a session built by hand from adapters."""
+    named = NamedAdapters()
+    return named.workspace_codecs(), named.sorter_by_name()
 
 
-def store_for_uri(uri: str) -> Any:
-    """An ArtifactStore for ``uri``'s scheme, configured from the environment (the
-    runner's view: S3_ENDPOINT_URL, AWS_DEFAULT_REGION, the standard AWS credentials,
-    or SPIKEBATCH_STORAGE_ROOT for file:// URIs)."""
-    import os
-
-    from .domain.errors import ConfigError
-
-    if uri.startswith("file://"):
-        from .adapters.storage_local import LocalFileStorage
-
-        return LocalFileStorage(root=os.environ.get("SPIKEBATCH_STORAGE_ROOT") or None)
-    if uri.startswith("s3://"):
-        from .adapters.storage_s3 import S3StorageClient
-
-        creds = resolve_credentials()
-        return S3StorageClient(
-            endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None,
-            region_name=os.environ.get("AWS_DEFAULT_REGION") or None,
-            aws_access_key_id=creds.aws_access_key_id,
-            aws_secret_access_key=creds.aws_secret_access_key,
-            aws_session_token=creds.aws_session_token,
-        )
-    raise ConfigError(f"URI {uri!r} must start with s3:// or file://")
+def run_records() -> "RunRecords":
+    """This machine's submission records."""
+    return _lazy("records.submission_files:FileRunRecords")()
 
 
-def sorting_result_items(outcome: Any, workspace: Any) -> dict:
-    """What one sorted recording stores in the result workspace (per workspace kind)."""
-    from .adapters.sorting_results import result_items
+class InJob(containers.DeclarativeContainer):
+    """What the runner inside a job works with. ``config.scheme`` is the scheme of the
+    bundle's URI; the rest comes from the job's environment."""
 
-    return result_items(outcome, workspace)
+    config = providers.Configuration()
+    env = providers.Dependency()
+    named = providers.Container(NamedAdapters)
+    credentials = providers.Singleton(_lazy("config.credentials:resolve_credentials"), env=env)
+    store = providers.Selector(
+        config.scheme,
+        file=providers.Singleton(_lazy("files.local_store:LocalFileStorage"), root=config.storage_root),
+        s3=providers.Singleton(
+            _lazy("s3.boto3_store:S3StorageClient"),
+            endpoint_url=config.endpoint_url,
+            region_name=config.region_name,
+            aws_access_key_id=credentials.provided.aws_access_key_id,
+            aws_secret_access_key=credentials.provided.aws_secret_access_key,
+            aws_session_token=credentials.provided.aws_session_token,
+        ),
+    )
+    adapters = providers.Factory(
+        InJobAdapters,
+        store=store,
+        workspace_codec=named.workspace_codec_by_name,
+        result_codec=named.result_workspace_codec.provider,
+        sorter=named.sorter_by_name,
+        result_items=named.sorting_result_items,
+    )
+
+
+def in_job_adapters(input_uri: str, env: Mapping[str, str]) -> InJobAdapters:
+    """The runner's adapters for a bundle at ``input_uri``: the store is picked by the
+    URI's scheme and configured from ``env`` (S3_ENDPOINT_URL, AWS_DEFAULT_REGION and
+    the standard AWS credentials, or SPIKEBATCH_STORAGE_ROOT for file:// URIs)."""
+    scheme = input_uri.split("://", 1)[0] if "://" in input_uri else ""
+    container = InJob()
+    container.env.override(providers.Object(env))
+    container.config.from_dict(
+        {
+            "scheme": scheme,
+            "storage_root": env.get("SPIKEBATCH_STORAGE_ROOT") or None,
+            "endpoint_url": env.get("S3_ENDPOINT_URL") or None,
+            "region_name": env.get("AWS_DEFAULT_REGION") or None,
+        }
+    )
+    if scheme not in container.store.providers:
+        raise ConfigError(f"URI {input_uri!r} must start with s3:// or file://")
+    return container.adapters()

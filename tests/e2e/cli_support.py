@@ -133,7 +133,7 @@ def cli(tmp_path: Path) -> Cli:
 
 def write_workspace(folder: Path, **items: Any) -> Path:
     """A built-in directory workspace holding ``items`` under namespace 'in'."""
-    from spikebatch.adapters.workspace_directory import DirectoryWorkspace
+    from spikebatch.workspace import DirectoryWorkspace
 
     workspace = DirectoryWorkspace(folder)
     for key, value in items.items():

@@ -21,7 +21,7 @@ def _script(cli: Cli, text: str, name: str = "analysis.py") -> Path:
 
 
 def _retrieved(folder: Path):
-    from spikebatch.adapters.workspace_directory import DirectoryWorkspace
+    from spikebatch.workspace import DirectoryWorkspace
 
     return DirectoryWorkspace(folder, create=False)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikebatch.adapters.workspace_directory import DirectoryWorkspace
-from spikebatch.domain.models import ClusterProfile
+from spikebatch.workspace import DirectoryWorkspace
+from spikebatch.models import ClusterProfile
 from spikebatch.domain.naming import MANAGED_BY_LABEL, RUN_ID_LABEL
 from spikebatch.session import RunSession
 

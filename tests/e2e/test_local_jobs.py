@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikebatch.adapters.workspace_directory import DirectoryWorkspace
-from spikebatch.domain.errors import JobFailedError
+from spikebatch.workspace import DirectoryWorkspace
+from spikebatch.errors import JobFailedError
 from spikebatch.session import RunSession
 
 

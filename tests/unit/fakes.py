@@ -13,14 +13,15 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 import yaml
 
-from spikebatch.domain.errors import BackendUnavailableError, ObjectNotFoundError
-from spikebatch.domain.models import StoragePathTemplates
+from spikebatch.errors import BackendUnavailableError, ObjectNotFoundError
+from spikebatch.models import StoragePathTemplates
 from spikebatch.ports.backend import JobEvent, JobInfo, JobState
 from spikebatch.ports.sorter import SortingOutcome
 
 
 class MemoryStore:
     scheme = "s3"
+    local_root = None
 
     def __init__(self, prefix: str = "s3://unit-bucket/jobs/") -> None:
         self.prefix = prefix
@@ -79,6 +80,8 @@ class MemoryStore:
         return uri in self.objects
 
     def read_bytes(self, uri: str) -> bytes:
+        if uri not in self.objects:
+            raise ObjectNotFoundError(f"object {uri} not found")
         return self.objects[uri]
 
     def write_bytes(self, uri: str, data: bytes) -> str:
@@ -99,6 +102,8 @@ class ScriptedBackend:
         self.script: List[Any] = list(script or [])
         self.watch_calls = 0
         self.status = JobState.UNKNOWN
+        #: What list_jobs finds (filtered by label, like a real backend).
+        self.jobs: List[JobInfo] = []
 
     def apply_manifest(self, manifest: Any, dry_run: bool = False) -> str:
         data = manifest if isinstance(manifest, dict) else yaml.safe_load(manifest)
@@ -123,7 +128,7 @@ class ScriptedBackend:
         return True
 
     def list_jobs(self, labels: Optional[Mapping[str, str]] = None) -> List[JobInfo]:
-        return []
+        return [job for job in self.jobs if all(job.labels.get(k) == v for k, v in (labels or {}).items())]
 
     def watch(self, job_names: Optional[Iterable[str]] = None, label_selector: Any = None, timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
         self.watch_calls += 1
@@ -167,7 +172,7 @@ class RecordingSorter:
         self.known = set(known)
 
     def resolve_config(self, config: Any = None, overrides: Optional[Mapping[str, Any]] = None) -> dict:
-        from spikebatch.domain.errors import ConfigError
+        from spikebatch.errors import ConfigError
 
         unknown = set(overrides or {}) - self.known
         if unknown:

@@ -10,7 +10,7 @@ from dependency_injector import providers
 
 from fakes import MemoryStore, ScriptedBackend
 from spikebatch.container import build_container
-from spikebatch.domain.models import ClusterProfile
+from spikebatch.models import ClusterProfile
 from spikebatch.profiles import load_profile_from_name
 from spikebatch.session import RunSession
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spikebatch.domain.job_state import JobWatchTracker, derive_job_state, job_state_of, state_message
-from spikebatch.ports.backend import JobState
+from spikebatch import JobState
 
 
 def cond(ctype: str, status: str = "True", reason: str = "", message: str = "") -> dict:

@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spikebatch.domain.errors import ConfigError
+from spikebatch.errors import ConfigError
 from spikebatch.domain.manifest import manifest_to_yaml, render_job_manifest
-from spikebatch.domain.models import (
+from spikebatch.models import (
     ClusterProfile,
     ContainerSpec,
     JobSpec,

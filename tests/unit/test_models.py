@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from spikebatch.domain.errors import ConfigError
-from spikebatch.domain.models import (
+from spikebatch.errors import ConfigError
+from spikebatch.models import (
     ClusterProfile,
     ContainerSpec,
     JobSpec,

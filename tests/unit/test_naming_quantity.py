@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spikebatch.domain.errors import ConfigError
+from spikebatch.errors import ConfigError
 from spikebatch.domain.naming import (
     JOB_TYPE_LABEL,
     MANAGED_BY_LABEL,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikebatch.domain.models import (
+from spikebatch.models import (
     ClusterProfile,
     ContainerSpec,
     JobSpec,

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from fakes import JsonFileCodec, MemoryStore, RecordingSorter, ScriptedBackend, unavailable
-from spikebatch.domain.errors import ConfigError, JobFailedError, ObjectNotFoundError, PolicyBlockedError
-from spikebatch.domain.models import ClusterProfile, JobSpec
+from spikebatch.errors import ConfigError, JobFailedError, ObjectNotFoundError, PolicyBlockedError
+from spikebatch.models import ClusterProfile, JobSpec
 from spikebatch.domain.naming import RUN_ID_LABEL, is_rfc1123_label
-from spikebatch.ports.backend import JobState
+from spikebatch import JobState
 from spikebatch.session import RunSession
 
 PROFILE = ClusterProfile(
@@ -278,7 +278,7 @@ def test_retrieve_before_outputs_exist(session, script, tmp_path) -> None:
 
 
 def test_unreachable_backend_fails_before_anything_is_uploaded(store, script) -> None:
-    from spikebatch.domain.errors import BackendUnavailableError
+    from spikebatch.errors import BackendUnavailableError
 
     backend = ScriptedBackend()
     backend.refuse = unavailable()
@@ -290,7 +290,7 @@ def test_unreachable_backend_fails_before_anything_is_uploaded(store, script) ->
 
 @pytest.mark.parametrize("submit", ["workspace", "sorting"])
 def test_a_job_the_cluster_would_refuse_uploads_nothing(store, script, tmp_path, submit) -> None:
-    from spikebatch.domain.errors import BackendAuthError, InvalidManifestError
+    from spikebatch.errors import BackendAuthError, InvalidManifestError
 
     rec = tmp_path / "rec.raw"
     rec.write_bytes(b"x")
@@ -347,7 +347,7 @@ def test_a_job_that_ended_between_watches_is_reported(store) -> None:
 
 
 def test_runner_jobs_keep_what_the_user_left_to_the_namespace_hook(store, script) -> None:
-    from spikebatch.domain.models import NamespaceHookSpec
+    from spikebatch.models import NamespaceHookSpec
 
     hooked = PROFILE.model_copy(update={"namespace_hooks": {"default": NamespaceHookSpec(image_pull_policy="Always")}})
     backend = ScriptedBackend()
@@ -357,3 +357,31 @@ def test_runner_jobs_keep_what_the_user_left_to_the_namespace_hook(store, script
     policies = [job["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] for job in backend.applied]
     # the hook fills in what the user left unset, and never overrides what they chose
     assert policies == ["Always", "Never"]
+
+
+@pytest.mark.parametrize("submit", ["workspace", "sorting", "prepared"])
+def test_each_submission_runs_the_preflight_once_before_anything_is_uploaded(session, store, backend, script, tmp_path, submit) -> None:
+    rec = tmp_path / "rec.raw"
+    rec.write_bytes(b"x")
+    seen = []
+    # What a person sees first: the findings, before a single byte is uploaded or a Job created.
+    session.on_preflight = lambda summary: seen.append((summary.level, list(store.uploads), list(backend.applied)))
+    if submit == "workspace":
+        session.submit_workspace_job(workspace={}, script=str(script), job_spec={})
+    elif submit == "sorting":
+        session.submit_sorting_job(recording_paths=[str(rec)], job_spec={})
+    else:
+        session.submit_prepared_job(job_spec={"container": {"command": ["python", "-c", "print(1)"]}})
+    assert len(seen) == 1
+    level, uploads_then, applied_then = seen[0]
+    assert level in ("PASS", "WARN") and uploads_then == [] and applied_then == []
+    assert len(backend.applied) == 1
+
+
+def test_a_blocked_submission_is_refused_without_reporting_it_as_going_ahead(session, store, backend, script) -> None:
+    seen = []
+    session.on_preflight = seen.append
+    with pytest.raises(PolicyBlockedError):
+        session.submit_workspace_job(workspace={}, script=str(script),
+                                     job_spec={"container": {"command": ["sleep", "infinity"]}})
+    assert seen == [] and store.uploads == [] and backend.applied == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spikebatch.domain.errors import ConfigError, InvalidURIError, StorageError
+from spikebatch.errors import ConfigError, InvalidURIError, StorageError
 from spikebatch.domain.storage_uri import StorageURI, file_uri, parse_uri, relative_key_problem
 
 

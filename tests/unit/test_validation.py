@@ -6,8 +6,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from spikebatch.domain.errors import ConfigError, JobSpecValidationError, SpikebatchError
-from spikebatch.domain.models import ClusterProfile, JobSpec, ResourceSpec, SecretEnvRef
+from spikebatch.errors import ConfigError, JobSpecValidationError, SpikebatchError
+from spikebatch.models import ClusterProfile, JobSpec, ResourceSpec, SecretEnvRef
 from spikebatch.domain.validation import summarize_validation_errors, validate_job_spec, validate_model
 
 GOOD_YAML = """

@@ -219,20 +219,14 @@ class BundlePlanner:
         )
 
 
-@dataclass
-class StagedBundle:
-    manifest: BundleManifest
-    bundle_uri: str
-    uploaded_blob_uris: List[str]
-
-
 def stage_bundle(
     plan: BundlePlan,
     store: ArtifactStore,
     scratch_dir: Path,
     progress: Optional[ProgressCallback] = None,
-) -> StagedBundle:
-    """Upload the plan's blobs, then the zip holding manifest.json and the small files."""
+) -> str:
+    """Upload the plan's blobs, then the zip holding manifest.json and the small files;
+    return the bundle's URI."""
     total = plan.total_bytes
     done = 0
 
@@ -242,11 +236,9 @@ def stage_bundle(
         return lambda sent, _size: progress(offset + sent, total)
 
     entries: List[BundleFile] = []
-    blob_uris: List[str] = []
     for planned in plan.files:
         if planned.as_blob:
             uri = store.put_blob(planned.local_path, progress=forward(done))
-            blob_uris.append(uri)
             entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size, source="blob", uri=uri))
         else:
             entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size))
@@ -273,4 +265,4 @@ def stage_bundle(
                 bundle.write(planned.local_path, arcname=planned.path)
     bundle_uri = store.upload_bundle(local_zip=zip_path, run_id=plan.run_id)
     os.unlink(zip_path)
-    return StagedBundle(manifest=manifest, bundle_uri=bundle_uri, uploaded_blob_uris=blob_uris)
+    return bundle_uri

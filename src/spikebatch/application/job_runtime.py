@@ -1,11 +1,11 @@
-"""What the runner does inside the job: fetch and verify the bundle, run, upload.
+"""The steps the runner takes inside the job: fetch and verify the bundle, run the
+script or the sorter, upload what came out. ``runner.run_in_job`` puts them in order.
 
-Written against the ports; the runner entrypoint supplies the store, codecs and sorter.
+Written against the ports; the composition root supplies the store, codecs and sorter.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import runpy
 import shutil
@@ -24,7 +24,7 @@ from ..domain.bundle import (
     BundleManifest,
     safe_relative_path,
 )
-from ..domain.errors import IntegrityError, SpikebatchError, UnsafePathError
+from ..domain.errors import IntegrityError, SpikebatchError
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore
 from ..ports.workspace import WorkspaceCodec
@@ -32,29 +32,21 @@ from ..ports.workspace import WorkspaceCodec
 _CHUNK = 1024 * 1024
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _inside(root: Path, relative: str) -> Path:
-    """``root/relative``, refusing any path (or symlinked parent) that leaves root."""
-    target = (root / safe_relative_path(relative)).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise UnsafePathError(f"bundle path {relative!r} would be written outside the work folder")
-    return target
+    """``root/relative`` for a path named by the bundle. The pure check refuses
+    absolute paths and ``..``; symlinks cannot lead out, because ``root`` is a folder
+    the runner has just made and it writes only regular files into it."""
+    return root / safe_relative_path(relative)
 
 
 class BundleFetcher:
-    """Downloads a bundle and its blobs into ``work_dir``, verifying every byte."""
+    """Downloads a bundle and its blobs into ``work_dir`` (a new folder), verifying
+    every byte against the bundle's manifest."""
 
     def __init__(self, store: ArtifactStore, work_dir: Path) -> None:
         self.store = store
         self.work_dir = work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True)
 
     def fetch(self, bundle_uri: str) -> BundleManifest:
         zip_path = self.work_dir.parent / "bundle.zip"
@@ -86,12 +78,13 @@ class BundleFetcher:
         print(f"fetched {len(manifest.files)} files ({manifest.total_size} bytes), all verified", flush=True)
         return manifest
 
-    @staticmethod
-    def _verify(path: Path, sha256: str, size: int, name: str) -> None:
+    def _verify(self, path: Path, sha256: str, size: int, name: str) -> None:
         actual_size = path.stat().st_size
         if actual_size != size:
             raise IntegrityError(f"{name}: size {actual_size} != {size} recorded in the bundle; re-submit the job")
-        if _sha256(path) != sha256:
+        # The store's digest of a file just written is a real read (a digest is only
+        # cached for files older than the racy window), so this verifies the bytes.
+        if self.store.blob_digest(path) != sha256:
             raise IntegrityError(f"{name}: sha256 differs from the bundle manifest; the input changed or was corrupted")
 
 

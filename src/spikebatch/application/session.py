@@ -1,50 +1,45 @@
-"""RunSession: the use cases — package, upload, render, submit, wait, retrieve.
+"""RunSession: the use cases of one profile -- package, upload, render, submit, wait,
+read logs, retrieve.
 
-Written against the ports only; ``RunSession.from_profile`` asks the container for
-the adapters the profile names. Every submission validates and runs the policy
-preflight, checks its inputs and renders the final manifest before the first byte is
-uploaded, so bad input leaves nothing behind.
+Written against the ports only; which adapters serve them is decided by the
+composition root (``spikebatch.container``), never here. Every submission validates,
+runs the policy preflight once, checks its inputs and has the final manifest admitted
+by the backend before the first byte is uploaded, so bad input leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
-from ..domain.bundle import BUNDLE_FILENAME, RESULT_NAME, WORKSPACE_DIR
-from ..domain.effective import effective_env, resolve_image, target_namespace
-from ..domain.errors import (
-    BackendUnavailableError,
-    ConfigError,
-    JobFailedError,
-    ObjectNotFoundError,
-    PolicyBlockedError,
-)
+from ..domain.bundle import RUNNER_LOG_NAME, WORKSPACE_DIR
+from ..domain.effective import target_namespace
+from ..domain.errors import ConfigError, PolicyBlockedError, StorageError
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
-from ..domain.model_base import with_changes
 from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, new_run_id
-from ..domain.policy import PreflightSummary, evaluate_policy, summarize_preflight
+from ..domain.policy import PreflightSummary
 from ..domain.redaction import redact_sensitive_map
-from ..domain.validation import validate_job_spec
-from ..ports.backend import JobBackend, JobState
+from ..ports.backend import JobBackend, JobInfo, JobState
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore, ProgressCallback
 from ..ports.workspace import WorkspaceCodec
 from .bundling import BundlePlanner, stage_bundle
+from .preflight import as_job_spec, check_policy
+from .retrieval import retrieve_outputs
+from .submission import run_locations, runner_job_spec
+from .waiting import BACKEND_UNAVAILABLE, TIMEOUT, wait_for_job
 
-RUNNER_MODULE = "spikebatch.entrypoints.runner"
-
-#: What wait_for_completion returns besides the terminal job states.
-TIMEOUT = "Timeout"
-BACKEND_UNAVAILABLE = "Backend unavailable"
+__all__ = ["BACKEND_UNAVAILABLE", "TIMEOUT", "RunSession"]
 
 
 class RunSession:
-    """Coordinates artifact packaging, job submission, and result retrieval."""
+    """Coordinates artifact packaging, job submission, and result retrieval.
+
+    ``workspace_codecs`` (most specific first) and ``sorter_factory`` (a sorter by
+    name) serve workspace and sorting jobs; the composition root supplies the real ones.
+    """
 
     def __init__(
         self,
@@ -53,46 +48,35 @@ class RunSession:
         backend: JobBackend,
         storage_client: ArtifactStore,
         credentials: Any = None,
-        workspace_codecs: Optional[Sequence[WorkspaceCodec]] = None,
+        workspace_codecs: Sequence[WorkspaceCodec] = (),
         sorter_factory: Optional[Callable[[str], Sorter]] = None,
         progress: Optional[ProgressCallback] = None,
         hash_progress: Optional[ProgressCallback] = None,
+        on_preflight: Optional[Callable[[PreflightSummary], None]] = None,
     ) -> None:
         self.profile = profile
         self.backend = backend
         self.storage_client = storage_client
         self.credentials = credentials
-        self._codecs = list(workspace_codecs) if workspace_codecs is not None else None
+        self.workspace_codecs: List[WorkspaceCodec] = list(workspace_codecs)
         self._sorter_factory = sorter_factory
         #: ``progress(bytes_done, bytes_total)`` of uploads and downloads.
         self.progress = progress
         #: ``hash_progress(bytes_hashed, bytes_total)`` while inputs are hashed.
         self.hash_progress = hash_progress
-        #: The preflight of the last submission (the CLI prints its findings).
+        #: Called with the policy verdict of each submission that goes ahead, before
+        #: anything is uploaded (a BLOCK raises PolicyBlockedError instead, whose
+        #: message names the findings).
+        self.on_preflight = on_preflight
+        #: The preflight of the last submission.
         self.last_preflight: Optional[PreflightSummary] = None
 
-    # --- construction ---------------------------------------------------------------
-    @classmethod
-    def from_profile(cls, profile_or_name: Any, **options: Any) -> "RunSession":
-        """A session wired by the container for a profile (object, name, or YAML path).
-        ``options``: kubeconfig / aws_* credentials, progress."""
-        from ..container import build_container  # the composition root picks adapters
-
-        profile = _as_profile(profile_or_name)
-        progress = options.pop("progress", None)
-        session = build_container(profile, **options).session()
-        session.progress = progress
-        return session
+    @property
+    def namespace(self) -> str:
+        """The namespace this session's backend submits to."""
+        return self.backend.namespace
 
     # --- workspace / sorter selection ----------------------------------------------
-    @property
-    def workspace_codecs(self) -> List[WorkspaceCodec]:
-        if self._codecs is None:
-            from ..container import workspace_codecs
-
-            self._codecs = workspace_codecs()
-        return self._codecs
-
     def _codec_for(self, workspace: Any) -> WorkspaceCodec:
         for codec in self.workspace_codecs:
             if codec.can_handle(workspace):
@@ -110,53 +94,31 @@ class RunSession:
 
     def _sorter(self, name: str) -> Sorter:
         if self._sorter_factory is None:
-            from ..container import sorter
-
-            self._sorter_factory = sorter
+            raise ConfigError("this session has no sorters; build it with RunSession.from_profile or pass sorter_factory")
         return self._sorter_factory(name)
 
     # --- rendering and preflight ----------------------------------------------------
     def render_manifest(self, *, job_name: str, job_spec: Any, run_id: str) -> Dict[str, Any]:
         """Render a Kubernetes Job manifest from a spec and profile."""
-        return render_job_manifest(job_name, _as_job_spec(job_spec), self.profile, run_id)
+        return render_job_manifest(job_name, as_job_spec(job_spec), self.profile, run_id)
 
     def preflight(self, job_spec: Any, allow_policy_risk: bool = False) -> PreflightSummary:
         """Policy findings for ``job_spec``; raises PolicyBlockedError on BLOCK unless
-        ``allow_policy_risk``."""
-        spec = _as_job_spec(job_spec)
-        # A missing or unknown image is a configuration error with a precise fix,
-        # better said as such than as the policy's IMAGE_MISSING block.
-        resolve_image(spec, self.profile)
-        findings = evaluate_policy(spec, self.profile)
-        summary = summarize_preflight(findings)
+        ``allow_policy_risk``. Each submission runs it once, first."""
+        spec = as_job_spec(job_spec)
+        summary = check_policy(spec, self.profile)
         self.last_preflight = summary
         if summary.blocked and not allow_policy_risk:
-            raise PolicyBlockedError(findings)
+            raise PolicyBlockedError(summary.findings)
         namespace = target_namespace(spec, self.profile)
         if namespace != self.backend.namespace:
             raise ConfigError(
                 f"job namespace {namespace!r} differs from the backend's {self.backend.namespace!r}; "
                 "drop namespace from the job config or use a profile for that namespace"
             )
+        if self.on_preflight is not None:
+            self.on_preflight(summary)
         return summary
-
-    def _runner_spec(self, spec: JobSpec, mode: str, env: Dict[str, str]) -> JobSpec:
-        """The JobSpec with the runner command (unless the user gave one) and its env."""
-        container_env = dict(spec.container.env)
-        present = effective_env(spec, self.profile)
-        if self.profile.endpoint_url and "S3_ENDPOINT_URL" not in present:
-            container_env["S3_ENDPOINT_URL"] = self.profile.endpoint_url
-        if self.profile.region_name and "AWS_DEFAULT_REGION" not in present:
-            container_env["AWS_DEFAULT_REGION"] = self.profile.region_name
-        container_env.update(env)
-        root = getattr(self.storage_client, "root", None)
-        if self.storage_client.scheme == "file" and root is not None:
-            # file:// URIs are only readable under the store's root; the runner opens
-            # the same root (the local backend's process shares this filesystem).
-            container_env["SPIKEBATCH_STORAGE_ROOT"] = str(root)
-        command = list(spec.container.command) or ["python", "-m", RUNNER_MODULE, mode]
-        container = with_changes(spec.container, env=container_env, command=command)
-        return with_changes(spec, container=container)
 
     def _admit(self, spec: JobSpec, job_name: str, run_id: str, job_type: str) -> Dict[str, Any]:
         """Render the final manifest and have the backend check it without creating it
@@ -169,18 +131,11 @@ class RunSession:
 
     def _submit(self, manifest: Dict[str, Any]) -> str:
         self.backend.apply_manifest(manifest)
-        return manifest_to_yaml(self._redact(manifest))
-
-    def _redact(self, manifest: Dict[str, Any]) -> Dict[str, Any]:
         secrets = getattr(self.credentials, "secret_values", []) or []
-        return redact_sensitive_map(manifest, secrets)
+        return manifest_to_yaml(redact_sensitive_map(manifest, secrets))
 
-    def _locations(self, run_id: str) -> Dict[str, str]:
-        return {
-            "bundle": self.storage_client.build_uri(run_id=run_id, filename=BUNDLE_FILENAME, category="inputs"),
-            "outputs": self.storage_client.output_prefix_for_run(run_id),
-            "logs": self.storage_client.logs_prefix_for_run(run_id),
-        }
+    def _planner(self) -> BundlePlanner:
+        return BundlePlanner(self.storage_client, hash_progress=self.hash_progress)
 
     # --- the use cases --------------------------------------------------------------
     def submit_workspace_job(
@@ -194,23 +149,19 @@ class RunSession:
         metadata: Optional[dict] = None,
     ) -> SubmitResult:
         """Save a workspace, bundle it with a script, and submit a job."""
-        spec = _as_job_spec(job_spec)
+        spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
         codec = self._codec_for(workspace)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
-        where = self._locations(run_id)
-        script_name = Path(script).name
-        runner_spec = self._runner_spec(
-            spec,
-            "workspace",
-            {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"], "SCRIPT_NAME": script_name},
-        )
+        where = run_locations(self.storage_client, run_id)
+        env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"],
+               "SCRIPT_NAME": Path(script).name}
+        runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "workspace", env)
         manifest = self._admit(runner_spec, job_name, run_id, "workspace")
-        planner = BundlePlanner(self.storage_client, hash_progress=self.hash_progress)
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             ws_dir = Path(scratch) / WORKSPACE_DIR
             ws_dir.mkdir()
-            plan = planner.plan_workspace(
+            plan = self._planner().plan_workspace(
                 run_id=run_id,
                 codec_name=codec.name,
                 workspace_files=codec.save(workspace, ws_dir),
@@ -219,9 +170,8 @@ class RunSession:
                 bundle_input_paths=bundle_input_paths,
                 metadata=metadata,
             )
-            staged = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        manifest_yaml = self._submit(manifest)
-        return self._result(job_name, manifest_yaml, run_id, staged.bundle_uri, where, "workspace")
+            bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
+        return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "workspace")
 
     def submit_sorting_job(
         self,
@@ -234,17 +184,16 @@ class RunSession:
         metadata: Optional[dict] = None,
     ) -> SubmitResult:
         """Bundle recording files with a sorting config and submit a job."""
-        spec = _as_job_spec(job_spec)
+        spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
         sorter = self._sorter(_sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
-        where = self._locations(run_id)
-        runner_spec = self._runner_spec(
-            spec, "sorting", {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
-        )
+        where = run_locations(self.storage_client, run_id)
+        env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
+        runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "sorting", env)
         manifest = self._admit(runner_spec, job_name, run_id, "sorting")
-        plan = BundlePlanner(self.storage_client, hash_progress=self.hash_progress).plan_sorting(
+        plan = self._planner().plan_sorting(
             run_id=run_id,
             recording_paths=list(recording_paths),
             sorter_name=sorter.name,
@@ -252,17 +201,16 @@ class RunSession:
             metadata=metadata,
         )
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
-            staged = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        manifest_yaml = self._submit(manifest)
-        return self._result(job_name, manifest_yaml, run_id, staged.bundle_uri, where, "sorting")
+            bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
+        return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "sorting")
 
     def submit_prepared_job(self, *, job_spec: Any, run_id: Optional[str] = None, allow_policy_risk: bool = False) -> SubmitResult:
         """Submit a job without generating bundle artifacts."""
-        spec = _as_job_spec(job_spec)
+        spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
         run_id = run_id or new_run_id()
         job_name = make_job_name(spec.name_prefix)
-        where = self._locations(run_id) if self.storage_client.prefix else {"outputs": "", "logs": ""}
+        where = run_locations(self.storage_client, run_id) if self.storage_client.prefix else {"outputs": "", "logs": ""}
         manifest_yaml = self._submit(render_job_manifest(job_name, spec, self.profile, run_id, job_type="prepared"))
         return self._result(job_name, manifest_yaml, run_id, "", where, "prepared")
 
@@ -279,7 +227,7 @@ class RunSession:
             profile_name=self.profile.name,
         )
 
-    # --- waiting, logs, retrieval ---------------------------------------------------
+    # --- waiting, state, logs, retrieval --------------------------------------------
     def wait_for_completion(
         self,
         job_name: str,
@@ -291,38 +239,22 @@ class RunSession:
     ) -> str:
         """Watch the job until it ends: "Complete", "Failed", "Timeout" or
         "Backend unavailable". Transient backend errors back off and retry."""
-        deadline = time.monotonic() + max_wait_seconds
-        delay = retry_initial_seconds
-        last_error: Optional[BackendUnavailableError] = None
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return BACKEND_UNAVAILABLE if last_error else TIMEOUT
-            try:
-                for event in self.backend.watch(job_names=[job_name], timeout_seconds=remaining):
-                    last_error = None
-                    delay = retry_initial_seconds
-                    if on_state:
-                        on_state(event.state)
-                    if event.state.is_terminal:
-                        return event.state.value
-                # The watch ended without a terminal state. At the deadline that is a
-                # timeout; before it, the stream was cut short: ask once, then watch again.
-                if time.monotonic() >= deadline:
-                    return TIMEOUT
-                state = self.backend.job_status(job_name)
-                if state.is_terminal:
-                    if on_state:
-                        on_state(state)
-                    return state.value
-                time.sleep(min(retry_initial_seconds, max(0.0, deadline - time.monotonic())))
-            except BackendUnavailableError as exc:
-                last_error = exc
-                time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-                delay = min(delay * 2, retry_max_seconds)
+        return wait_for_job(self.backend, job_name, max_wait_seconds, on_state=on_state,
+                            retry_initial_seconds=retry_initial_seconds, retry_max_seconds=retry_max_seconds)
 
     def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         return self.backend.stream_logs(job_name, follow=follow)
+
+    def saved_runner_log(self, logs_prefix: str) -> Optional[List[str]]:
+        """The runner's log kept in storage under ``logs_prefix`` (it outlives the Job
+        and its pods), or None when the store has none."""
+        if not logs_prefix:
+            return None
+        try:
+            data = self.storage_client.read_bytes(logs_prefix + RUNNER_LOG_NAME)
+        except StorageError:
+            return None
+        return data.decode("utf-8", errors="replace").splitlines()
 
     def job_status(self, job_name: str) -> JobState:
         return self.backend.job_status(job_name)
@@ -330,41 +262,13 @@ class RunSession:
     def delete_job(self, job_name: str) -> bool:
         return self.backend.delete_job(job_name)
 
+    def list_jobs(self, labels: Optional[Mapping[str, str]] = None) -> List[JobInfo]:
+        """Jobs in the namespace carrying every label in ``labels``, oldest first."""
+        return self.backend.list_jobs(labels)
+
     def retrieve_result(self, submit_result: SubmitResult, local_dir: str) -> Any:
         """Download job outputs and return the workspace the job produced."""
-        if submit_result.job_type == "prepared" or not submit_result.output_prefix:
-            raise ConfigError("a prepared job has no bundle outputs to retrieve; read its outputs where its command wrote them")
-        target = Path(local_dir).expanduser()
-        target.mkdir(parents=True, exist_ok=True)
-        uris = self.storage_client.list_output_files(submit_result.output_prefix)
-        if not uris:
-            raise ObjectNotFoundError(
-                f"no outputs under {submit_result.output_prefix} yet; call wait_for_completion first "
-                f"(job {submit_result.job_name})"
-            )
-        self.storage_client.download_output(output_prefix=submit_result.output_prefix, local_dir=target, progress=self.progress)
-        result = json.loads((target / RESULT_NAME).read_text()) if (target / RESULT_NAME).is_file() else {}
-        if result.get("status") != "succeeded":
-            reason = result.get("reason") or "the runner left no result"
-            raise JobFailedError(
-                f"job {submit_result.job_name} did not succeed ({reason}); its log is under {submit_result.logs_prefix}"
-            )
-        return self._codec_named(result["format"]).load_result(target / WORKSPACE_DIR)
-
-
-def _as_job_spec(job_spec: Any) -> JobSpec:
-    return job_spec if isinstance(job_spec, JobSpec) else validate_job_spec(job_spec)
-
-
-def _as_profile(profile_or_name: Any) -> ClusterProfile:
-    from ..profiles import load_cluster_profile, load_profile_from_name
-
-    if isinstance(profile_or_name, ClusterProfile):
-        return profile_or_name
-    text = str(profile_or_name)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
-        return load_cluster_profile(text)
-    return load_profile_from_name(text)
+        return retrieve_outputs(self.storage_client, submit_result, local_dir, self._codec_named, self.progress)
 
 
 def _sorter_name_for(config: Any) -> str:

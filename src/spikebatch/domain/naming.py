@@ -87,6 +87,14 @@ def make_job_name(name_prefix: str, token: str | None = None) -> str:
     return f"{normalize_name_prefix(name_prefix)}-{token or short_token()}"
 
 
+_RUN_ID = re.compile(r"\d{8}-\d{6}-[a-z0-9]{8}")
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a run id made by ``new_run_id``."""
+    return bool(_RUN_ID.fullmatch(text))
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """A unique, sortable, label-safe run id: ``YYYYmmdd-HHMMSS-<8 random>``."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")

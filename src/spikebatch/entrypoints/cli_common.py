@@ -20,7 +20,6 @@ from ..domain.errors import ConfigError, SpikebatchError
 
 T = TypeVar("T")
 
-EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
@@ -54,10 +53,10 @@ def _complete_profiles(incomplete: str) -> List[str]:
 
 
 def _complete_job_refs(incomplete: str) -> List[str]:
-    from .cli_records import list_records
+    from ..container import run_records
 
     refs: List[str] = []
-    for record in list_records():
+    for record in run_records().all():
         refs += [record.result.job_name, record.result.run_id]
     return [ref for ref in refs if ref.startswith(incomplete)]
 
@@ -212,9 +211,16 @@ def kubeconfig_path(recorded: Optional[str] = None) -> Optional[str]:
 
 def open_session(profile: Any, *, kubeconfig: Optional[str] = None) -> Any:
     """A RunSession for ``profile`` (adapters chosen by the container)."""
-    from ..application.session import RunSession
+    from ..container import open_session as session_for
 
-    return RunSession.from_profile(profile, kubeconfig=kubeconfig or STATE.kubeconfig)
+    return session_for(profile, kubeconfig=kubeconfig or STATE.kubeconfig)
+
+
+def run_records() -> Any:
+    """This machine's submission records (the RunRecords port)."""
+    from ..container import run_records as records
+
+    return records()
 
 
 def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bool) -> Dict[str, Any]:
@@ -238,12 +244,11 @@ def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bo
     return parsed
 
 
-
 def job_spec_from_options(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
     """The JobSpec of --job-config (an empty one when not given) with --image /
     --image-profile applied."""
-    from ..adapters.job_config_file import load_job_config
     from ..application.job_config import apply_image_choice
+    from ..container import load_job_config
     from ..domain.validation import validate_job_spec
 
     spec = load_job_config(job_config) if job_config else validate_job_spec({})

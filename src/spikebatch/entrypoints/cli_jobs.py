@@ -20,6 +20,7 @@ from .cli_common import (
     profile_file_path,
     report,
     run_guarded,
+    run_records,
     say,
     wants_json,
     warn,
@@ -43,27 +44,23 @@ def _check_output_folder(path: Path) -> None:
 
 def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optional[str]) -> None:
     """Render without submitting: the manifest on stdout, or written to a file."""
-    from ..domain.manifest import manifest_to_yaml, render_job_manifest
-    from ..domain.naming import make_job_name, new_run_id
-    from ..domain.policy import evaluate_policy, summarize_preflight
+    from ..adapters.files.atomic import write_text_atomically
+    from ..application.preflight import render_job as render
     from .cli_output import Feedback
-    from .cli_records import write_text_atomically
 
-    job_name = make_job_name(spec.name_prefix)
-    manifest = render_job_manifest(job_name, spec, prof, new_run_id())
-    summary = summarize_preflight(evaluate_policy(spec, prof))
-    Feedback().findings(summary, include_pass=True)
-    text = manifest_to_yaml(manifest)
+    rendered = render(spec, prof)
+    Feedback().findings(rendered.policy, include_pass=True)
     path = None
     if output_manifest:
-        write_text_atomically(output_manifest, text)
+        write_text_atomically(output_manifest, rendered.yaml, private=True)
         path = str(output_manifest.expanduser().resolve())
     if wants_json(output):
-        report({"JOB_NAME": job_name, "MANIFEST_PATH": path}, output, {"manifest": manifest, "policy": summary.to_dict()})
+        report({"JOB_NAME": rendered.job_name, "MANIFEST_PATH": path}, output,
+               {"manifest": rendered.manifest, "policy": rendered.policy.to_dict()})
     elif path:
-        report({"JOB_NAME": job_name, "MANIFEST_PATH": path}, output)
+        report({"JOB_NAME": rendered.job_name, "MANIFEST_PATH": path}, output)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(rendered.yaml)
         sys.stdout.flush()
 
 
@@ -104,8 +101,8 @@ def deploy_job(
     """Submit a prepared job (your own command and image; no bundle) from a job config."""
 
     def action() -> None:
+        from ..adapters.files.atomic import write_text_atomically
         from .cli_output import Feedback
-        from .cli_records import write_text_atomically
         from .cli_runs import after_submit
 
         if output_manifest:
@@ -117,11 +114,11 @@ def deploy_job(
             return
         feedback = Feedback()
         session = open_session(prof)
-        feedback.findings(session.preflight(spec, allow_policy_risk))  # BLOCK stops here, before anything
+        session.on_preflight = feedback.findings  # shown before anything is submitted
         result = session.submit_prepared_job(job_spec=spec, allow_policy_risk=allow_policy_risk)
         manifest_path = None
         if output_manifest:
-            write_text_atomically(output_manifest, result.manifest_yaml)
+            write_text_atomically(output_manifest, result.manifest_yaml, private=True)
             manifest_path = str(output_manifest.expanduser().resolve())
         after_submit(
             session,
@@ -142,16 +139,13 @@ def job_status(job: JobRefArg, profile: ProfileOpt = None, profile_file: Profile
     """Print a job's state: Pending, Running, Complete, Failed or Unknown."""
 
     def action() -> None:
-        from .cli_records import update_state
+        from ..application.runs import note_state
         from .cli_runs import resolve_target
 
         target = resolve_target(job, profile, profile_file)
         state = str(target.session.job_status(target.job_name))
-        if target.record is not None and state in ("Complete", "Failed"):
-            try:
-                update_state(target.record, state)
-            except OSError as exc:  # the record only caches the state; the answer is what counts
-                warn(f"could not update the local record {target.record.path}: {exc}")
+        if state in ("Complete", "Failed"):
+            note_state(run_records(), target.record, state, warn)
         report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "JOB_STATUS": state}, output)
 
     run_guarded(action)
@@ -167,6 +161,7 @@ def job_logs(
     """Print a job's log lines on stdout (every pod, oldest first)."""
 
     def action() -> None:
+        from ..application.runs import saved_runner_log
         from ..domain.errors import JobNotFoundError
         from .cli_runs import resolve_target
 
@@ -180,10 +175,11 @@ def job_logs(
                 else:
                     print(line, flush=follow)
         except JobNotFoundError:
-            saved = _saved_runner_log(target)
+            saved = saved_runner_log(target)
             if saved is None:
                 raise
-            lines = saved
+            where, lines = saved
+            say(f"job {target.job_name} is gone from the backend; showing the runner log saved at {where}")
             if not as_json:
                 print("\n".join(lines))
         if as_json:
@@ -192,43 +188,22 @@ def job_logs(
     run_guarded(action)
 
 
-def _saved_runner_log(target: Any) -> Optional[list[str]]:
-    """The runner's log from storage, for a recorded job the backend no longer has."""
-    from ..domain.bundle import RUNNER_LOG_NAME
-    from ..domain.errors import StorageError
-
-    if target.record is None or not target.record.result.logs_prefix:
-        return None
-    uri = target.record.result.logs_prefix + RUNNER_LOG_NAME
-    try:
-        data = target.session.storage_client.read_bytes(uri)
-    except StorageError:
-        return None
-    say(f"job {target.job_name} is gone from the backend; showing the runner log saved at {uri}")
-    return data.decode("utf-8", errors="replace").splitlines()
-
-
 def job_delete(job: JobRefArg, profile: ProfileOpt = None, profile_file: ProfileFileOpt = None, output: OutputOpt = None) -> None:
     """Delete a job and its pods."""
 
     def action() -> None:
+        from ..application.runs import note_state
         from ..domain.errors import JobNotFoundError
         from .cli_runs import resolve_target
 
         target = resolve_target(job, profile, profile_file)
         if not target.session.delete_job(target.job_name):
             raise JobNotFoundError(
-                f"job {target.job_name!r} does not exist in namespace {target.session.backend.namespace!r} "
+                f"job {target.job_name!r} does not exist in namespace {target.session.namespace!r} "
                 "(already deleted, or cleaned up after it finished)"
             )
         say(f"deleted job {target.job_name}")
-        if target.record is not None:
-            from .cli_records import update_state
-
-            try:
-                update_state(target.record, "Deleted")
-            except OSError as exc:
-                warn(f"could not update the local record {target.record.path}: {exc}")
+        note_state(run_records(), target.record, "Deleted", warn)
         report({"DELETED_JOB": target.job_name, "RUN_ID": target.run_id}, output)
 
     run_guarded(action)
@@ -245,14 +220,11 @@ def policy_check(
     """Check a job config against the profile's policy; submit nothing (exit 2 if BLOCKed)."""
 
     def action() -> None:
-        from ..domain.effective import resolve_image
-        from ..domain.policy import evaluate_policy, summarize_preflight
+        from ..application.preflight import check_policy
         from .cli_output import Feedback
 
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
-        resolve_image(spec, prof)
-        summary = summarize_preflight(evaluate_policy(spec, prof))
+        summary = check_policy(job_spec_from_options(job_config, image, image_profile), prof)
         if wants_json(output):
             report({"POLICY": summary.level, "PROFILE": prof.name}, output, summary.to_dict())
         else:

@@ -16,6 +16,7 @@ from .cli_common import (
     print_json,
     report,
     run_guarded,
+    run_records,
     say,
     wants_json,
     warn,
@@ -89,10 +90,10 @@ def list_jobs(
 
 
 def _online_rows(profile: Optional[str], profile_file: Optional[Path]) -> List[dict]:
-    from ..domain.naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE
+    from ..application.runs import spikebatch_jobs
+    from ..domain.naming import JOB_TYPE_LABEL
 
-    session = open_session(load_profile(profile, profile_file))
-    jobs = session.backend.list_jobs({MANAGED_BY_LABEL: MANAGED_BY_VALUE})
+    jobs = spikebatch_jobs(open_session(load_profile(profile, profile_file)))
     return [
         {
             "name": job.name,
@@ -109,10 +110,8 @@ def _online_rows(profile: Optional[str], profile_file: Optional[Path]) -> List[d
 
 
 def _offline_rows() -> List[dict]:
-    from .cli_records import list_records
-
     rows = []
-    for record in list_records(on_error=warn):
+    for record in run_records().all(on_error=warn):
         result = record.result
         rows.append(
             {

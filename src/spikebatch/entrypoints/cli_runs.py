@@ -4,112 +4,45 @@ retrieving outputs, and the exit code of the job's end state."""
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from ..domain.errors import ConfigError, JobNotFoundError
-from .cli_common import EXIT_JOB_FAILED, EXIT_TIMEOUT, EXIT_UNAVAILABLE, fail, kubeconfig_path, load_profile, open_session, report, say, warn, wants_json
+from .cli_common import (
+    EXIT_JOB_FAILED,
+    EXIT_TIMEOUT,
+    EXIT_UNAVAILABLE,
+    STATE,
+    fail,
+    kubeconfig_path,
+    load_profile,
+    open_session,
+    report,
+    run_records,
+    say,
+    warn,
+    wants_json,
+)
 
 #: What wait_for_completion returns -> the exit code the CLI ends with.
 FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT, "Backend unavailable": EXIT_UNAVAILABLE}
-_RUN_ID = re.compile(r"\d{8}-\d{6}-[a-z0-9]{8}")
 
 
-@dataclass
-class JobTarget:
-    """A job the user named, with the session that reaches it."""
-
-    session: Any
-    job_name: str
-    run_id: Optional[str] = None
-    record: Any = None  # cli_records.Record
-    labels: Dict[str, str] = field(default_factory=dict)
-
-
-def resolve_target(ref: str, profile: Optional[str], profile_file: Optional[Path]) -> JobTarget:
+def resolve_target(ref: str, profile: Optional[str], profile_file: Optional[Path]) -> Any:
     """``ref`` is a run id or job name: first the local record (which also names the
     profile it was submitted with), else the backend (a run id by its label)."""
-    from ..domain.naming import RUN_ID_LABEL
-    from .cli_records import find_record
+    from ..application.runs import locate_job
 
-    record = find_record(ref)
+    record = run_records().find(ref)
     prof = load_profile(profile, profile_file, fallback=record.profile_hint if record else None)
     session = open_session(prof, kubeconfig=kubeconfig_path(record.kubeconfig if record else None))
-    if record is not None:
-        recorded_ns = record.result.namespace
-        if recorded_ns != session.backend.namespace:
-            raise ConfigError(
-                f"{ref} was submitted to namespace {recorded_ns!r}, but profile {prof.name!r} targets "
-                f"{session.backend.namespace!r}; pass the profile it was submitted with"
-            )
-        return JobTarget(session, record.result.job_name, record.result.run_id, record)
-    if _RUN_ID.fullmatch(ref):
-        jobs = session.backend.list_jobs({RUN_ID_LABEL: ref})
-        if not jobs:
-            raise JobNotFoundError(
-                f"no job with run id {ref} in namespace {session.backend.namespace!r} and no local record of it; "
-                "check the id, the profile, or use the job name"
-            )
-        newest = jobs[-1]
-        return JobTarget(session, newest.name, ref, None, dict(newest.labels))
-    return JobTarget(session, ref)
-
-
-def submit_result_for(target: JobTarget) -> Any:
-    """The SubmitResult of ``target``: the local record's, else rebuilt from the Job's
-    labels and the profile's storage layout (a job submitted on another machine)."""
-    from ..domain.models import SubmitResult
-    from ..domain.naming import JOB_TYPE_LABEL, RUN_ID_LABEL
-
-    if target.record is not None:
-        return target.record.result
-    labels = target.labels
-    if not labels:
-        infos = [j for j in target.session.backend.list_jobs(None) if j.name == target.job_name]
-        if not infos:
-            raise JobNotFoundError(
-                f"job {target.job_name!r} not found in namespace {target.session.backend.namespace!r} "
-                "and no local record of it; check the name and the profile"
-            )
-        labels = dict(infos[0].labels)
-    run_id, job_type = labels.get(RUN_ID_LABEL), labels.get(JOB_TYPE_LABEL)
-    if not run_id or job_type not in ("workspace", "sorting", "prepared"):
-        raise ConfigError(f"job {target.job_name!r} carries no spikebatch run-id / job-type labels; it was not submitted by spikebatch")
-    store = target.session.storage_client
-    return SubmitResult(
-        job_name=target.job_name,
-        manifest_yaml="",
-        run_id=run_id,
-        uploaded_input_uri="",
-        output_prefix=store.output_prefix_for_run(run_id) if job_type != "prepared" else "",
-        logs_prefix=store.logs_prefix_for_run(run_id) if job_type != "prepared" else "",
-        job_type=job_type,
-        namespace=target.session.backend.namespace,
-        profile_name=target.session.profile.name,
-    )
-
-
-def remember(result: Any, *, profile_file: Optional[str]) -> Any:
-    """Write the local record; a failure to write it only warns (the job runs anyway)."""
-    from .cli_common import STATE
-    from .cli_records import find_record, write_record
-
-    try:
-        write_record(result, profile_file=profile_file, kubeconfig=STATE.kubeconfig)
-        return find_record(result.run_id)
-    except OSError as exc:
-        warn(f"job {result.job_name} was submitted, but its local record could not be written ({exc}); "
-             "use the job name with wait / retrieve / job-logs")
-        return None
+    return locate_job(ref, session, record)
 
 
 def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any, *, record: Any = None,
              ref: Optional[str] = None) -> str:
     """Wait with a live status line; returns the final status (and records it)."""
-    from .cli_records import update_state
+    from ..application.runs import note_state
 
     try:
         with feedback.waiting(job_name) as on_state:
@@ -122,11 +55,8 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
             130,
         ) from None
     feedback.final_state(job_name, final)
-    if record is not None and final in ("Complete", "Failed"):
-        try:
-            update_state(record, final)
-        except OSError as exc:
-            warn(f"could not update the local record {record.path}: {exc}")
+    if final in ("Complete", "Failed"):
+        note_state(run_records(), record, final, warn)
     return final
 
 
@@ -167,7 +97,9 @@ def after_submit(
 ) -> None:
     """Record the submission, print its keys, then optionally follow logs, wait and
     retrieve; exits with the code of the job's end state."""
-    record = remember(result, profile_file=profile_file)
+    from ..application.runs import remember
+
+    record = remember(run_records(), result, profile_file=profile_file, kubeconfig=STATE.kubeconfig, warn=warn)
     keys: Dict[str, Any] = {
         "JOB_NAME": result.job_name,
         "RUN_ID": result.run_id,

@@ -50,7 +50,7 @@ def _check_target_folder(path: Optional[Path], option: str) -> None:
 def _open_workspace(path: Path) -> Any:
     """A built-in directory workspace for a folder holding one; otherwise the path as
     given (a SpikeLab saved workspace base path, without extension)."""
-    from ..adapters.workspace_directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
+    from ..adapters.workspaces.directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
     from ..domain.errors import ConfigError
 
     path = path.expanduser()
@@ -69,17 +69,16 @@ def _open_workspace(path: Path) -> Any:
     return str(path)
 
 
-def _submit_with_feedback(session: Any, feedback: Any, spec: Any, allow_policy_risk: bool, what: str,
-                          submit: Callable[[], Any]) -> Any:
-    """Show the policy findings, then run ``submit`` with hashing and upload bars for
-    ``what`` (inputs, recordings)."""
-    feedback.findings(session.preflight(spec, allow_policy_risk))
+def _submit_with_feedback(session: Any, feedback: Any, what: str, submit: Callable[[], Any]) -> Any:
+    """Run ``submit`` showing its policy findings first, then hashing and upload bars
+    for ``what`` (inputs, recordings)."""
+    session.on_preflight = feedback.findings
     with feedback.transfer(f"uploading {what}", preparing=f"hashing {what}") as progress:
         session.progress, session.hash_progress = progress, progress.hashing
         try:
             return submit()
         finally:
-            session.progress = session.hash_progress = None
+            session.progress = session.hash_progress = session.on_preflight = None
 
 
 def submit_workspace(
@@ -112,7 +111,7 @@ def submit_workspace(
         feedback = Feedback()
         session = open_session(prof)
         result = _submit_with_feedback(
-            session, feedback, spec, allow_policy_risk, "inputs",
+            session, feedback, "inputs",
             lambda: session.submit_workspace_job(
                 workspace=ws,
                 script=str(script),
@@ -162,7 +161,7 @@ def submit_sorting(
         feedback = Feedback()
         session = open_session(prof)
         result = _submit_with_feedback(
-            session, feedback, spec, allow_policy_risk, "recordings",
+            session, feedback, "recordings",
             lambda: session.submit_sorting_job(
                 recording_paths=[str(p) for p in recordings],
                 config=preset,
@@ -190,8 +189,9 @@ def retrieve(
     """Download a finished job's results (workspace jobs: the updated workspace)."""
 
     def action() -> None:
+        from ..application.runs import submit_result_for
         from .cli_output import Feedback
-        from .cli_runs import resolve_target, retrieve_into, submit_result_for
+        from .cli_runs import resolve_target, retrieve_into
 
         _check_target_folder(to, "--to")
         target = resolve_target(job, profile, profile_file)

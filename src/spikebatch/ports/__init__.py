@@ -1,10 +1,13 @@
 """Interfaces (typing.Protocol) that the application layer talks to.
 
-Adapters in ``spikebatch.adapters`` implement them; the container picks which.
+Adapters in ``spikebatch.adapters`` implement them; ``spikebatch.container`` picks which.
 """
 
 from .backend import JobBackend, JobEvent, JobInfo, JobState
+from .records import RunRecords, SubmissionRecord
+from .sorter import Sorter, SortingOutcome
 from .storage import ArtifactStore, ProgressCallback
+from .workspace import WorkspaceCodec
 
 __all__ = [
     "ArtifactStore",
@@ -13,4 +16,9 @@ __all__ = [
     "JobInfo",
     "JobState",
     "ProgressCallback",
+    "RunRecords",
+    "Sorter",
+    "SortingOutcome",
+    "SubmissionRecord",
+    "WorkspaceCodec",
 ]

@@ -22,6 +22,9 @@ class ArtifactStore(Protocol):
     scheme: str
     #: Root URI under which the path templates expand (ends with "/").
     prefix: Optional[str]
+    #: For file:// stores, the folder their URIs must lie under: a runner on the same
+    #: machine has to open the store at the same folder. None for remote stores.
+    local_root: Optional[Path]
 
     def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
         """URI for ``filename`` of ``run_id`` in ``category`` (inputs | outputs | logs)."""

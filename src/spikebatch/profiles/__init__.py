@@ -1,6 +1,7 @@
-"""Load cluster profile presets for job execution (built-in YAML files live here)."""
+"""Load cluster profile presets for job execution (spec module ``profiles``; the
+built-in profile YAML files live in this folder)."""
 
-from ..adapters.profile_files import (
+from ..adapters.config.profile_files import (  # noqa: F401 - re-exported public API
     PROFILE_PATH_ENV,
     available_profiles,
     builtin_profile_names,

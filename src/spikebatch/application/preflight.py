@@ -1,0 +1,45 @@
+"""Checking and rendering a job without submitting it: the policy verdict over the job
+as it would run, and its final manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from ..domain.effective import resolve_image
+from ..domain.manifest import manifest_to_yaml, render_job_manifest
+from ..domain.models import ClusterProfile, JobSpec
+from ..domain.naming import make_job_name, new_run_id
+from ..domain.policy import PreflightSummary, evaluate_policy, summarize_preflight
+from ..domain.validation import validate_job_spec
+
+
+def as_job_spec(job_spec: Any) -> JobSpec:
+    """A JobSpec from a JobSpec or from a mapping of its fields (validated)."""
+    return job_spec if isinstance(job_spec, JobSpec) else validate_job_spec(job_spec)
+
+
+def check_policy(job_spec: JobSpec, profile: ClusterProfile) -> PreflightSummary:
+    """The policy findings for ``job_spec`` on ``profile``.
+
+    The image is resolved first: a missing or unknown image is a configuration error
+    with a precise fix, better said as such than as the policy's missing-image block."""
+    resolve_image(job_spec, profile)
+    return summarize_preflight(evaluate_policy(job_spec, profile))
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    job_name: str
+    manifest: Dict[str, Any]
+    yaml: str
+    policy: PreflightSummary
+
+
+def render_job(job_spec: JobSpec, profile: ClusterProfile) -> RenderedJob:
+    """The Job manifest ``job_spec`` would be submitted as (a new name and run id), with
+    the policy's verdict on it. Nothing is submitted."""
+    policy = check_policy(job_spec, profile)
+    job_name = make_job_name(job_spec.name_prefix)
+    manifest = render_job_manifest(job_name, job_spec, profile, new_run_id())
+    return RenderedJob(job_name, manifest, manifest_to_yaml(manifest), policy)
