@@ -147,8 +147,3 @@ class JobFailedError(SpikebatchError):
 
     exit_code = 1
 
-
-class JobTimeoutError(SpikebatchError):
-    """Waiting for a job ran out of time (exit 4)."""
-
-    exit_code = 4

@@ -10,7 +10,7 @@ which the policy engine shares, so policy judges exactly the job that is rendere
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import yaml
 
@@ -24,7 +24,7 @@ from .effective import (
     resolve_image,
     target_namespace,
 )
-from .models import ClusterProfile, EnvValue, JobSpec, SecretEnvRef
+from .models import ClusterProfile, EnvValue, JobSpec, SecretEnvRef, VolumeMountSpec
 from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_rfc1123_label
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -59,24 +59,27 @@ def job_labels(job_spec: JobSpec, profile: ClusterProfile, run_id: str, job_type
     return labels
 
 
-def render_job_manifest(
-    job_name: str,
-    job_spec: JobSpec,
-    profile: ClusterProfile,
-    run_id: str,
-    *,
-    job_type: Optional[str] = None,
-) -> Dict[str, Any]:
-    """A batch/v1 Job as a dict, ready for the API server or ``manifest_to_yaml``."""
-    if not is_rfc1123_label(job_name):
-        raise ConfigError(f"job name {job_name!r} must be an RFC 1123 label of at most 63 characters")
-    if not is_rfc1123_label(run_id.lower()) or run_id != run_id.lower():
-        raise ConfigError(f"run id {run_id!r} must be lower-case letters, digits and '-'")
+def _volume_mounts(volumes: List[VolumeMountSpec]) -> List[Dict[str, Any]]:
+    mounts = []
+    for volume in volumes:
+        mount: Dict[str, Any] = {"name": volume.name, "mountPath": volume.mount_path, "readOnly": volume.read_only}
+        if volume.sub_path:
+            mount["subPath"] = volume.sub_path
+        mounts.append(mount)
+    return mounts
 
-    res = effective_resources(job_spec, profile)
-    labels = job_labels(job_spec, profile, run_id, job_type)
-    volumes = effective_volumes(job_spec, profile)
 
+def _pod_volumes(volumes: List[VolumeMountSpec]) -> List[Dict[str, Any]]:
+    return [
+        {"name": v.name, "secret": {"secretName": v.secret_name}}
+        if v.secret_name
+        else {"name": v.name, "persistentVolumeClaim": {"claimName": v.pvc_name, "readOnly": v.read_only}}
+        for v in volumes
+    ]
+
+
+def _container(job_spec: JobSpec, profile: ClusterProfile, volumes: List[VolumeMountSpec]) -> Dict[str, Any]:
+    """The Job's one container: image, command, args, env, resources, mounts."""
     container: Dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": resolve_image(job_spec, profile),
@@ -92,16 +95,15 @@ def render_job_manifest(
         container["env"] = [_env_entry(name, value) for name, value in env.items()]
     container["resources"] = _resources_block(job_spec, profile)
     if volumes:
-        mounts = []
-        for volume in volumes:
-            mount: Dict[str, Any] = {"name": volume.name, "mountPath": volume.mount_path, "readOnly": volume.read_only}
-            if volume.sub_path:
-                mount["subPath"] = volume.sub_path
-            mounts.append(mount)
-        container["volumeMounts"] = mounts
+        container["volumeMounts"] = _volume_mounts(volumes)
+    return container
 
-    pod_spec: Dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
-    node_selector = dict(res.node_selector)
+
+def _pod_spec(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, Any]:
+    """The pod template's spec: the container plus where and how the pod may run."""
+    volumes = effective_volumes(job_spec, profile)
+    pod_spec: Dict[str, Any] = {"restartPolicy": "Never", "containers": [_container(job_spec, profile, volumes)]}
+    node_selector = dict(effective_resources(job_spec, profile).node_selector)
     if node_selector:
         pod_spec["nodeSelector"] = node_selector
     if profile.affinity:
@@ -111,19 +113,31 @@ def render_job_manifest(
     if profile.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": name} for name in profile.image_pull_secrets]
     if volumes:
-        pod_spec["volumes"] = [
-            {"name": v.name, "secret": {"secretName": v.secret_name}}
-            if v.secret_name
-            else {"name": v.name, "persistentVolumeClaim": {"claimName": v.pvc_name, "readOnly": v.read_only}}
-            for v in volumes
-        ]
+        pod_spec["volumes"] = _pod_volumes(volumes)
+    return pod_spec
 
+
+def render_job_manifest(
+    job_name: str,
+    job_spec: JobSpec,
+    profile: ClusterProfile,
+    run_id: str,
+    *,
+    job_type: Optional[str] = None,
+) -> Dict[str, Any]:
+    """A batch/v1 Job as a dict, ready for the API server or ``manifest_to_yaml``."""
+    if not is_rfc1123_label(job_name):
+        raise ConfigError(f"job name {job_name!r} must be an RFC 1123 label of at most 63 characters")
+    if not is_rfc1123_label(run_id.lower()) or run_id != run_id.lower():
+        raise ConfigError(f"run id {run_id!r} must be lower-case letters, digits and '-'")
+
+    labels = job_labels(job_spec, profile, run_id, job_type)
     job_spec_block: Dict[str, Any] = {"backoffLimit": job_spec.backoff_limit}
     if job_spec.ttl_seconds_after_finished is not None:
         job_spec_block["ttlSecondsAfterFinished"] = job_spec.ttl_seconds_after_finished
     if job_spec.active_deadline_seconds is not None:
         job_spec_block["activeDeadlineSeconds"] = job_spec.active_deadline_seconds
-    job_spec_block["template"] = {"metadata": {"labels": dict(labels)}, "spec": pod_spec}
+    job_spec_block["template"] = {"metadata": {"labels": dict(labels)}, "spec": _pod_spec(job_spec, profile)}
 
     return {
         "apiVersion": "batch/v1",

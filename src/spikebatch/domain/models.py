@@ -86,6 +86,10 @@ def _coerce_env_values(env: Any) -> Any:
     return env
 
 
+#: A map of environment variables: names checked, YAML scalars read as the text meant.
+EnvMap = Annotated[Dict[str, EnvValue], BeforeValidator(_coerce_env_values), AfterValidator(_check_env)]
+
+
 class ContainerSpec(_Model):
     """Container runtime details for a single-job pod."""
 
@@ -95,7 +99,7 @@ class ContainerSpec(_Model):
     image_pull_policy: PullPolicy = "IfNotPresent"
     command: List[str] = Field(default_factory=list)
     args: List[str] = Field(default_factory=list)
-    env: Dict[str, EnvValue] = Field(default_factory=dict)
+    env: EnvMap = Field(default_factory=dict)
 
     @field_validator("image")
     @classmethod
@@ -104,15 +108,6 @@ class ContainerSpec(_Model):
             raise ValueError(f"image {value!r} must be a non-empty reference without spaces")
         return value
 
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env_before(cls, value: Any) -> Any:
-        return _coerce_env_values(value)
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: Dict[str, EnvValue]) -> Dict[str, EnvValue]:
-        return _check_env(value)
 
 
 class ResourceSpec(_Model):
@@ -200,17 +195,8 @@ class NamespaceHookSpec(_Model):
     image_pull_policy: Optional[PullPolicy] = None
     default_command: List[str] = Field(default_factory=list)
     required_volumes: List[VolumeMountSpec] = Field(default_factory=list)
-    env_defaults: Dict[str, EnvValue] = Field(default_factory=dict)
+    env_defaults: EnvMap = Field(default_factory=dict)
 
-    @field_validator("env_defaults", mode="before")
-    @classmethod
-    def _env_before(cls, value: Any) -> Any:
-        return _coerce_env_values(value)
-
-    @field_validator("env_defaults")
-    @classmethod
-    def _env(cls, value: Dict[str, EnvValue]) -> Dict[str, EnvValue]:
-        return _check_env(value)
 
 
 class PolicyConfig(_Model):
