@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 import yaml
 
-from spikebatch.errors import BackendUnavailableError, ObjectNotFoundError
+from spikebatch.errors import BackendUnavailableError, IntegrityError, ObjectNotFoundError
 from spikebatch.models import StoragePathTemplates
 from spikebatch.ports.backend import JobEvent, JobInfo, JobState
 from spikebatch.ports.sorter import SortingOutcome
@@ -58,9 +58,11 @@ class MemoryStore:
             self.upload_file(local_path=local_path, s3_uri=uri)
         return uri
 
-    def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None) -> Path:
+    def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None, expected_sha256: Any = None) -> Path:
         if s3_uri not in self.objects:
             raise ObjectNotFoundError(f"{s3_uri} not found")
+        if expected_sha256 is not None and hashlib.sha256(self.objects[s3_uri]).hexdigest() != expected_sha256:
+            raise IntegrityError(f"{s3_uri} does not have the expected sha256")
         Path(local_path).write_bytes(self.objects[s3_uri])
         return Path(local_path)
 

@@ -6,14 +6,14 @@ Written against the ports; the composition root supplies the store, codecs and s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
-import shutil
 import sys
 import traceback
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TextIO, Tuple
+from typing import Any, BinaryIO, Callable, List, Optional, TextIO, Tuple
 
 from ..domain.bundle import (
     MANIFEST_NAME,
@@ -67,25 +67,34 @@ class BundleFetcher:
                 target = _inside(self.work_dir, entry.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with bundle.open(entry.path) as source, target.open("wb") as sink:
-                    shutil.copyfileobj(source, sink, _CHUNK)
-                self._verify(target, entry.sha256, entry.size, entry.path)
+                    digest = _copy_hashing(source, sink)
+                self._verify(target, digest, entry.sha256, entry.size, entry.path)
         zip_path.unlink()
         for entry in manifest.blobs:
             target = _inside(self.work_dir, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            self.store.download_file(s3_uri=entry.uri, local_path=target)
-            self._verify(target, entry.sha256, entry.size, entry.path)
+            # The store hashes the bytes as they arrive and refuses any other content.
+            self.store.download_file(s3_uri=entry.uri, local_path=target, expected_sha256=entry.sha256)
+            self._verify(target, entry.sha256, entry.sha256, entry.size, entry.path)
         print(f"fetched {len(manifest.files)} files ({manifest.total_size} bytes), all verified", flush=True)
         return manifest
 
-    def _verify(self, path: Path, sha256: str, size: int, name: str) -> None:
+    @staticmethod
+    def _verify(path: Path, digest: str, sha256: str, size: int, name: str) -> None:
         actual_size = path.stat().st_size
         if actual_size != size:
             raise IntegrityError(f"{name}: size {actual_size} != {size} recorded in the bundle; re-submit the job")
-        # The store's digest of a file just written is a real read (a digest is only
-        # cached for files older than the racy window), so this verifies the bytes.
-        if self.store.blob_digest(path) != sha256:
+        if digest != sha256:
             raise IntegrityError(f"{name}: sha256 differs from the bundle manifest; the input changed or was corrupted")
+
+
+def _copy_hashing(source: BinaryIO, sink: BinaryIO) -> str:
+    """Copy ``source`` to ``sink``; the sha256 of what was copied."""
+    hasher = hashlib.sha256()
+    for block in iter(lambda: source.read(_CHUNK), b""):
+        hasher.update(block)
+        sink.write(block)
+    return hasher.hexdigest()
 
 
 class LogTee:

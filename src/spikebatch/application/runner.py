@@ -54,6 +54,22 @@ def settings_from_env(mode: str, env: Mapping[str, str]) -> RunnerSettings:
     return RunnerSettings(mode, input_uri, output_prefix, logs_prefix, value("SCRIPT_NAME", required=False))
 
 
+#: The runner's folders inside its work folder: the verified inputs and what to upload.
+WORK_SUBDIR, OUTPUT_SUBDIR = "work", "output"
+
+
+def check_work_root(work_root: Path) -> None:
+    """The work folder must not hold an earlier run's folders: the runner writes the
+    bundle's (untrusted) paths there, and only into folders it has just made, so no
+    symlink left behind can lead a write out."""
+    leftovers = [name for name in (WORK_SUBDIR, OUTPUT_SUBDIR) if (work_root / name).exists()]
+    if leftovers:
+        raise SpikebatchError(
+            f"work folder {work_root} already holds {' and '.join(leftovers)} from an earlier run; "
+            "give SPIKEBATCH_WORK_DIR an empty folder"
+        )
+
+
 def report_config_failure(message: str) -> int:
     """The marker line for a runner that could not even start; exit code 2."""
     print(f"{MARKER} status=failed reason=config error={message}", flush=True)
@@ -82,8 +98,8 @@ class _Outcome:
 
 
 def run_in_job(settings: RunnerSettings, adapters: InJobAdapters, work_root: Path) -> int:
-    """Fetch, run and upload in ``work_root`` (a new, empty folder); return the exit
-    code. Whatever happens, result.json and the runner's log are written."""
+    """Fetch, run and upload in ``work_root`` (see ``check_work_root``); return the
+    exit code. Whatever happens, result.json and the runner's log are written."""
     log_path = work_root / RUNNER_LOG_NAME
     with LogTee(log_path):
         outcome = _fetch_run_upload(settings, adapters, work_root)
@@ -101,11 +117,11 @@ def _fetch_run_upload(settings: RunnerSettings, adapters: InJobAdapters, work_ro
     outcome = _Outcome()
     try:
         print(f"spikebatch runner: mode={settings.mode} input={settings.input_uri}", flush=True)
-        fetcher = BundleFetcher(adapters.store, work_root / "work")
+        fetcher = BundleFetcher(adapters.store, work_root / WORK_SUBDIR)
         manifest = fetcher.fetch(settings.input_uri)
         if manifest.job_type != settings.mode:
             raise SpikebatchError(f"bundle is a {manifest.job_type} bundle but the runner mode is {settings.mode}")
-        output_dir = work_root / "output"
+        output_dir = work_root / OUTPUT_SUBDIR
         output_dir.mkdir()
         ok, outcome.reason, outcome.result_format = _run(settings, adapters, manifest, fetcher.work_dir, output_dir)
         outcome.files = upload_tree(adapters.store, output_dir, settings.output_prefix)

@@ -9,12 +9,12 @@ against this manifest before anything runs.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, UnsafePathError
-from .storage_uri import relative_key_problem
 
 BUNDLE_FORMAT_VERSION = 1
 BUNDLE_FILENAME = "bundle.zip"
@@ -38,13 +38,15 @@ DEFAULT_BLOB_THRESHOLD = 8 * 1024 * 1024
 
 
 def safe_relative_path(path: str) -> str:
-    """``path`` if it is a relative file path that stays inside its folder (the same
-    rule as a storage key: no absolute path, no ``.``/``..`` or empty segment, no
-    backslash or control character); otherwise UnsafePathError."""
-    problem = relative_key_problem(path) or ("it ends with '/'" if path.endswith("/") else None)
-    if problem:
-        raise UnsafePathError(f"bundle path {path!r} is not a safe relative path: {problem}")
-    return path
+    """``path`` as a normalised POSIX relative path that stays inside its folder."""
+    if not path or "\\" in path or "\x00" in path:
+        raise UnsafePathError(f"path {path!r} is not a plain relative path")
+    if path.startswith("/") or posixpath.isabs(path):
+        raise UnsafePathError(f"path {path!r} is absolute; bundle paths must be relative")
+    normal = posixpath.normpath(path)
+    if normal == "." or normal.startswith("../") or normal == ".." or "/../" in f"/{normal}/":
+        raise UnsafePathError(f"path {path!r} escapes its folder")
+    return normal
 
 
 def check_user_basename(name: str, what: str) -> str:

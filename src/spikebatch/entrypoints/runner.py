@@ -9,8 +9,7 @@ MODE is ``workspace`` (run the user's script against the workspace) or ``sorting
   SCRIPT_NAME      the script's file name (workspace mode; default: the bundle's)
   S3_ENDPOINT_URL, AWS_DEFAULT_REGION   the S3 endpoint, when the URIs are s3://
   SPIKEBATCH_STORAGE_ROOT               the local store's folder, when they are file://
-  SPIKEBATCH_WORK_DIR                   where to make the scratch folder (default: the
-                                        system's temporary folder)
+  SPIKEBATCH_WORK_DIR                   scratch folder (default: a temporary one)
 
 The local backend runs this same program as a subprocess, so a laptop run and a
 cluster run take one code path. Exit codes and the last line it prints are described
@@ -25,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from ..application.runner import MODES, report_config_failure, run_in_job, settings_from_env
+from ..application.runner import MODES, check_work_root, report_config_failure, run_in_job, settings_from_env
 from ..container import in_job_adapters
 from ..domain.errors import SpikebatchError
 
@@ -34,17 +33,16 @@ def run(mode: str) -> int:
     if mode not in MODES:
         print(f"usage: python -m spikebatch.entrypoints.runner {{{'|'.join(MODES)}}}", file=sys.stderr)
         return 2
+    given = os.environ.get("SPIKEBATCH_WORK_DIR") or None
     try:
         settings = settings_from_env(mode, os.environ)
         adapters = in_job_adapters(settings.input_uri, os.environ)
+        if given:
+            check_work_root(Path(given))
     except SpikebatchError as exc:
         return report_config_failure(exc.message)
-    scratch = os.environ.get("SPIKEBATCH_WORK_DIR") or None
-    if scratch:
-        Path(scratch).mkdir(parents=True, exist_ok=True)
-    # Always a new folder: the runner extracts untrusted paths into it, so nothing may
-    # be there before it (no symlink left by an earlier run can lead the writes out).
-    work_root = Path(tempfile.mkdtemp(prefix="spikebatch-run-", dir=scratch))
+    work_root = Path(given) if given else Path(tempfile.mkdtemp(prefix="spikebatch-run-"))
+    work_root.mkdir(parents=True, exist_ok=True)
     return run_in_job(settings, adapters, work_root)
 
 

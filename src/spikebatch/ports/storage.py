@@ -58,8 +58,11 @@ class ArtifactStore(Protocol):
         s3_uri: str,
         local_path: str | Path,
         progress: Optional[ProgressCallback] = None,
+        expected_sha256: Optional[str] = None,
     ) -> Path:
-        """Download one object atomically, verified against its recorded sha256."""
+        """Download one object atomically, verified against its recorded sha256 and,
+        when given, ``expected_sha256`` (hashed on the way: no second read). On a
+        mismatch IntegrityError is raised and nothing is left at ``local_path``."""
 
     def download_output(
         self,

@@ -251,7 +251,8 @@ class BaseArtifactStore(abc.ABC):
 
     # --- downloads ---------------------------------------------------------------
     def download_file(self, *, s3_uri: str, local_path: str | Path,
-                      progress: Optional[ProgressCallback] = None) -> Path:
+                      progress: Optional[ProgressCallback] = None,
+                      expected_sha256: Optional[str] = None) -> Path:
         """Download one object; when ``local_path`` is an existing folder the object
         keeps its name inside it."""
         source = self._parse(s3_uri)
@@ -283,6 +284,11 @@ class BaseArtifactStore(abc.ABC):
                         f"{info.sha256}; nothing was written -- retry, and re-upload the "
                         "object if this persists"
                     )
+            if expected_sha256 is not None and digest != expected_sha256:
+                raise IntegrityError(
+                    f"download of {source} has sha256 {digest}, not the expected {expected_sha256}; "
+                    "nothing was written -- the object changed since it was recorded"
+                )
         return dest
 
     def list_output_files(self, output_prefix: str) -> list[str]:
