@@ -34,8 +34,9 @@ def runner_job_spec(spec: JobSpec, profile: ClusterProfile, store: ArtifactStore
     if profile.region_name and "AWS_DEFAULT_REGION" not in present:
         container_env["AWS_DEFAULT_REGION"] = profile.region_name
     container_env.update(env)
-    if store.scheme == "file" and store.local_root is not None:
-        container_env["SPIKEBATCH_STORAGE_ROOT"] = str(store.local_root)
+    local_root = getattr(store, "local_root", None)  # a store written before the port had it
+    if store.scheme == "file" and local_root is not None:
+        container_env["SPIKEBATCH_STORAGE_ROOT"] = str(local_root)
     command = list(spec.container.command) or ["python", "-m", RUNNER_MODULE, mode]
     container = with_changes(spec.container, env=container_env, command=command)
     return with_changes(spec, container=container)

@@ -19,15 +19,15 @@ def safe_local_path(root: str | Path, relative: str, *, source: str) -> Path:
     problem = relative_key_problem(relative)
     if problem:
         raise UnsafePathError(
-            f"refusing to use {source} under {root}: {problem}; nothing was written -- "
-            "rename it so its key stays inside the folder"
+            f"refusing to write {source} to {root}: {problem}; nothing was written -- "
+            "rename the object so its key stays inside the prefix"
         )
     base = Path(root).resolve()
     target = base.joinpath(*relative.rstrip("/").split("/"))
     resolved = target.resolve()
     if resolved != base and base not in resolved.parents:
         raise UnsafePathError(
-            f"refusing to use {source} at {target}: a symlink leads outside {base}; "
+            f"refusing to write {source} to {target}: a symlink leads outside {base}; "
             "nothing was written -- remove the symlink or choose another folder"
         )
     return target

@@ -52,6 +52,8 @@ class KubernetesBatchJobBackend:
     def __init__(self, namespace: str = "default", kubeconfig: Optional[str] = None,
                  use_kubectl_fallback: bool = True) -> None:
         self.namespace = namespace
+        #: The spec's constructor arguments, kept as they were given.
+        self.kubeconfig, self.use_kubectl_fallback = kubeconfig, use_kubectl_fallback
         self.fallback: Any = None
         self.fallback_reason: Optional[str] = None
         self.api_client: Any = None

@@ -86,6 +86,8 @@ class S3StorageClient(BaseArtifactStore):
         digest_cache: Optional[DigestCache] = None,
     ) -> None:
         super().__init__(prefix=prefix, path_templates=path_templates, digest_cache=digest_cache)
+        #: What the client was built with (the spec's constructor arguments; never a key).
+        self.endpoint_url, self.region_name = endpoint_url, region_name
         self.retry = retry or RetryPolicy()
         self.transfer_config = transfer_config or default_transfer_config()
         self._endpoint = public_endpoint(endpoint_url)

@@ -102,6 +102,8 @@ class MinioStorageClient(BaseArtifactStore):
         digest_cache: Optional[DigestCache] = None,
     ) -> None:
         super().__init__(prefix=prefix, path_templates=path_templates, digest_cache=digest_cache)
+        #: What the client was built with (the spec's constructor arguments; never a key).
+        self.endpoint_url, self.region_name = endpoint_url, region_name
         self.retry = retry or RetryPolicy()
         self.part_size = part_size
         self.parallel_uploads = parallel_uploads

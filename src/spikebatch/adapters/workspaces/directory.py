@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from ...domain.errors import ConfigError, SpikebatchError
+from ...domain.errors import ConfigError, SpikebatchError, UnsafePathError
 from ..files.atomic import atomic_path, write_text_atomically
 from ..files.path_guard import safe_local_path
 from . import directory_values as values
@@ -270,7 +270,12 @@ class DirectoryWorkspace:
         resolved folder the guard returns) so files() lists paths under the folder the
         caller named, even when that folder is reached through a symlink."""
         relative = "/".join(names)
-        safe_local_path(self.path, relative, source=f"workspace file {relative}")
+        try:
+            safe_local_path(self.path, relative, source=f"workspace file {relative}")
+        except UnsafePathError:
+            raise UnsafePathError(
+                f"{self.path.joinpath(*names)} would lie outside the workspace folder {self.path.resolve()}"
+            ) from None
         return self.path.joinpath(*names)
 
     @staticmethod
