@@ -4,7 +4,7 @@ The profile names its adapters (``backend``: kubernetes | kubectl | local;
 ``storage_backend``: boto3 | minio | local) and ``providers.Selector`` turns those
 names into instances; a bundle names its workspace format and its sorter, and
 ``providers.Aggregate`` turns those into codecs and sorters. Every provider can be
-overridden, which is how tests inject fakes:
+overridden (an Aggregate through its members), which is how tests inject fakes:
 
     container = build_container(profile)
     container.backend.override(providers.Object(fake_backend))
@@ -190,19 +190,51 @@ def build_container(
     return container
 
 
+class UserFiles(containers.DeclarativeContainer):
+    """What spikebatch reads and writes among the user's own files on this machine:
+    profiles, job configs, a workspace named by its path, files the user asked for
+    (a rendered manifest), and the records of the submissions made here."""
+
+    records = providers.Singleton(_lazy("records.submission_files:FileRunRecords"))
+    profile_named = providers.Object(_lazy("config.profile_files:load_profile_from_name"))
+    profile_file = providers.Object(_lazy("config.profile_files:load_cluster_profile"))
+    job_config = providers.Object(_lazy("config.job_config_file:load_job_config"))
+    workspace_at = providers.Object(_lazy("workspaces.opening:workspace_at"))
+    text_writer = providers.Object(_lazy("files.atomic:write_text_atomically"))
+
+
+#: The user-file adapters of this process (override its providers to redirect them).
+USER_FILES = UserFiles()
+
+
 def load_profile(profile_or_name: Any) -> ClusterProfile:
     """A ClusterProfile from a ClusterProfile, a profile name or a YAML file path."""
     if isinstance(profile_or_name, ClusterProfile):
         return profile_or_name
     text = str(profile_or_name)
     if text.endswith((".yaml", ".yml")) or "/" in text:
-        return _lazy("config.profile_files:load_cluster_profile")(text)
-    return _lazy("config.profile_files:load_profile_from_name")(text)
+        return USER_FILES.profile_file()(text)
+    return USER_FILES.profile_named()(text)
 
 
 def load_job_config(path: Any) -> "JobSpec":
     """A job config YAML file as a validated JobSpec."""
-    return _lazy("config.job_config_file:load_job_config")(path)
+    return USER_FILES.job_config()(path)
+
+
+def workspace_at(path: Any) -> Any:
+    """The workspace a path on the command line names (see adapters.workspaces.opening)."""
+    return USER_FILES.workspace_at()(path)
+
+
+def write_user_file(path: Any, text: str) -> None:
+    """Write a file the user asked for, atomically and readable by them only."""
+    USER_FILES.text_writer()(path, text, private=True)
+
+
+def run_records() -> "RunRecords":
+    """This machine's submission records."""
+    return USER_FILES.records()
 
 
 def open_session(profile_or_name: Any, **options: Any) -> "RunSession":
@@ -218,11 +250,6 @@ def default_named_adapters() -> tuple[list, Callable[[str], Any]]:
     """(workspace codecs, sorter by name) for a session built by hand from adapters."""
     named = NamedAdapters()
     return named.workspace_codecs(), named.sorter_by_name()
-
-
-def run_records() -> "RunRecords":
-    """This machine's submission records."""
-    return _lazy("records.submission_files:FileRunRecords")()
 
 
 class InJob(containers.DeclarativeContainer):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.domain.errors import (
+from spikebatch.errors import (
     BucketNotFoundError,
     IntegrityError,
     InvalidURIError,
@@ -27,7 +27,7 @@ from spikebatch.domain.errors import (
     StorageUnavailableError,
     UnsafePathError,
 )
-from spikebatch.domain.models import StoragePathTemplates
+from spikebatch.models import StoragePathTemplates
 from spikebatch.ports.storage import ArtifactStore
 
 MiB = 1024 * 1024
@@ -221,6 +221,20 @@ def test_download_is_verified_against_the_recorded_sha256(store_env) -> None:
     assert not (store_env.tmp / "result.npy").exists()
     with pytest.raises(IntegrityError):
         store.read_bytes(uri)
+
+
+def test_download_can_demand_the_content_the_caller_expects(store_env) -> None:
+    # The runner passes the bundle manifest's sha256 of each blob: other bytes under the
+    # same key are refused while streaming, and nothing is left at the target.
+    store = store_env.store()
+    source = store_env.tmp / "rec.bin"
+    source.write_bytes(b"recording bytes" * 1000)
+    uri = store.upload_file(local_path=source, s3_uri=store_env.uri("outputs/r1/rec.bin"))
+    right = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert store.download_file(s3_uri=uri, local_path=store_env.tmp / "ok.bin", expected_sha256=right).read_bytes() == source.read_bytes()
+    with pytest.raises(IntegrityError, match=f"rec.bin has sha256 {right}, not the expected {'1' * 64}"):
+        store.download_file(s3_uri=uri, local_path=store_env.tmp / "bad.bin", expected_sha256="1" * 64)
+    assert not (store_env.tmp / "bad.bin").exists()
 
 
 def test_download_is_atomic(store_env) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.domain.errors import (
+from spikebatch.errors import (
     BackendAuthError,
     BackendUnavailableError,
     InvalidManifestError,

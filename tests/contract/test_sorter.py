@@ -26,7 +26,7 @@ from spikelab.workspace import AnalysisWorkspace
 from spikebatch.adapters.sorting import outputs
 from spikebatch.adapters.sorting.spikeinterface import PRESETS, SpikeInterfaceSorter, load_recording
 from spikebatch.adapters.sorting.spikelab import SpikeLabSorter, units_from_spikedata
-from spikebatch.domain.errors import ConfigError, SpikebatchError
+from spikebatch.errors import ConfigError, SpikebatchError
 from spikebatch.ports.sorter import Sorter
 
 GT_SEED = 2205

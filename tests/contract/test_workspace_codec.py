@@ -20,7 +20,7 @@ import spikelab.workspace as spikelab_workspace  # test extras: a missing SpikeL
 
 from spikebatch.adapters.workspaces.directory import DirectoryWorkspace, DirectoryWorkspaceCodec
 from spikebatch.adapters.workspaces.spikelab import SpikeLabWorkspaceCodec
-from spikebatch.domain.errors import ConfigError, UnsafePathError
+from spikebatch.errors import ConfigError, UnsafePathError
 from spikebatch.ports.workspace import WorkspaceCodec
 
 

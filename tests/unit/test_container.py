@@ -87,3 +87,54 @@ def test_any_provider_can_be_overridden() -> None:
     assert session.backend is fake_backend and session.storage_client is fake_store
     container.backend.reset_override()
     assert container.backend() is not fake_backend
+
+
+def test_the_runner_gets_the_store_of_its_bundle_uri(tmp_path) -> None:
+    from spikebatch.container import in_job_adapters
+    from spikebatch.errors import ConfigError
+
+    local = in_job_adapters(f"file://{tmp_path}/inputs/r/bundle.zip", {"SPIKEBATCH_STORAGE_ROOT": str(tmp_path)})
+    assert type(local.store).__name__ == "LocalFileStorage" and local.store.local_root == tmp_path
+    env = {"S3_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEY", "AWS_SECRET_ACCESS_KEY": "example-secret-value"}
+    remote = in_job_adapters("s3://bucket/jobs/inputs/r/bundle.zip", env)
+    assert type(remote.store).__name__ == "S3StorageClient"
+    assert (remote.store.endpoint_url, remote.store.region_name) == ("http://127.0.0.1:9", "us-east-1")
+    assert "example-secret-value" not in repr(remote.store)
+    with pytest.raises(ConfigError, match="'gs://bucket/x' must start with s3:// or file://"):
+        in_job_adapters("gs://bucket/x", {})
+
+
+def test_the_bundle_names_its_codec_and_sorter() -> None:
+    from spikebatch.container import NamedAdapters
+    from spikebatch.errors import ConfigError
+
+    named = NamedAdapters()
+    codec, sorter = named.workspace_codec_by_name(), named.sorter_by_name()
+    assert codec("directory").name == "directory" and codec("spikelab").name == "spikelab"
+    assert sorter("spikeinterface").name == "spikeinterface" and sorter("spikelab").name == "spikelab"
+    with pytest.raises(ConfigError, match="unknown workspace format 'pickle'; this spikebatch knows: directory, spikelab"):
+        codec("pickle")
+    with pytest.raises(ConfigError, match="unknown sorter 'kilosort'; use spikeinterface or spikelab"):
+        sorter("kilosort")
+    # SpikeLab is installed here, so a sorting result comes back as its AnalysisWorkspace
+    assert named.result_workspace_codec().name == "spikelab"
+
+
+def test_a_session_built_by_hand_can_run_workspace_and_sorting_jobs() -> None:
+    # The spec's way: RunSession(profile=, backend=, storage_client=) with no codecs given.
+    session = RunSession(profile=profile("local", "local"), backend=ScriptedBackend(), storage_client=MemoryStore())
+    assert [codec.name for codec in session.workspace_codecs] == ["spikelab", "directory"]
+    assert session._sorter("spikeinterface").name == "spikeinterface"
+
+
+def test_the_user_file_adapters_can_be_redirected() -> None:
+    from spikebatch.container import USER_FILES, run_records
+
+    fake = object()
+    USER_FILES.records.override(providers.Object(fake))
+    try:
+        assert run_records() is fake
+    finally:
+        USER_FILES.records.reset_override()
+    assert type(run_records()).__name__ == "FileRunRecords"

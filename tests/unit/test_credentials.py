@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.adapters.config.credentials import ResolvedCredentials, resolve_credentials
-from spikebatch.domain.errors import ConfigError
-from spikebatch.domain.redaction import MASK
+from spikebatch.credentials import ResolvedCredentials, resolve_credentials
+from spikebatch.errors import ConfigError
+from spikebatch.credentials import MASK
 
 ENV_KEY, ENV_SECRET, ENV_TOKEN = "AKIAENVIRONMENT01", "env-secret-value-0123456789", "env-session-token-xyz"
 FILE_KEY, FILE_SECRET = "AKIAFILEDEFAULT001", "file-secret-value-abcdef"

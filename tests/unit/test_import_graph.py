@@ -10,7 +10,12 @@ functions): domain <- ports <- application <- container / entrypoints, and adapt
     public        the spec's module names at the package top: thin re-exports of the
                   layers below; only ``spikebatch.session`` (the library's entry) may
                   use the container
-    entrypoints   anything
+    entrypoints   the container, the public modules, application, ports, domain:
+                  every adapter they use comes from the container
+
+Besides: ports and application import no client library (kubernetes, boto3, minio,
+typer, rich, YAML, ...) and no importlib (an import by name would hide an edge), and
+every adapter the container names by string exists.
 """
 
 from __future__ import annotations
@@ -31,8 +36,12 @@ ALLOWED = {
     "adapters": {"domain", "ports", "adapters"},
     "container": {"domain", "ports", "application", "adapters", "container", "public"},
     "public": {"domain", "ports", "application", "adapters", "public"},
-    "entrypoints": {"domain", "ports", "application", "adapters", "container", "public", "entrypoints"},
+    "entrypoints": {"domain", "ports", "application", "container", "public", "entrypoints"},
 }
+#: Libraries that do I/O or presentation: the use cases and their ports reach them
+#: only through adapters or the entrypoints.
+CLIENT_LIBRARIES = {"kubernetes", "boto3", "botocore", "minio", "urllib3", "requests", "typer", "rich", "yaml",
+                    "dependency_injector", "importlib", "subprocess", "spikeinterface", "spikelab"}
 #: The library's entry: RunSession.from_profile asks the composition root for adapters.
 MAY_USE_CONTAINER = {"spikebatch.session"}
 
@@ -86,9 +95,24 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
+def client_library_imports(source: str) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            if name.split(".")[0] in CLIENT_LIBRARIES:
+                yield node.lineno, name
+
+
 def violations(source: str, importer: str, is_package: bool = False) -> list[str]:
     found = []
     source_layer = layer_of(importer)
+    if source_layer in ("ports", "application"):
+        for line, name in client_library_imports(source):
+            found.append(f"{importer} line {line}: the {source_layer} layer imports the library {name}")
     for line, target in imported_modules(source, importer, is_package):
         target_layer = layer_of(target)
         if target_layer == "container" and importer not in MAY_USE_CONTAINER and source_layer != "entrypoints":
@@ -129,12 +153,40 @@ def test_every_layer_is_where_the_rules_expect_it() -> None:
         ("spikebatch.adapters.local.backend", "from ...application.runner import run_in_job\n", "the adapters layer imports spikebatch.application.runner"),
         ("spikebatch.adapters.s3.boto3_store", "import spikebatch.session\n", "the adapters layer imports spikebatch.session (public)"),
         ("spikebatch.models", "from .container import build_container\n", "imports the composition root"),
+        ("spikebatch.entrypoints.cli_jobs", "from ..adapters.files.atomic import atomic_path\n", "the entrypoints layer imports spikebatch.adapters.files.atomic"),
+        ("spikebatch.application.waiting", "import boto3\n", "the application layer imports the library boto3"),
+        ("spikebatch.application.waiting", "def f():\n    import importlib\n", "the application layer imports the library importlib"),
+        ("spikebatch.ports.storage", "from yaml import safe_load\n", "the ports layer imports the library yaml"),
     ],
 )
 def test_a_forbidden_import_is_caught(importer: str, source: str, expected: str) -> None:
     # The checker must be able to fail: each of these breaks one rule.
     found = " ".join(violations(source, importer))
     assert expected in found, found
+
+
+def test_the_container_names_only_adapters_that_exist() -> None:
+    # container.py names its adapters as "module:name" strings (imported on first use);
+    # a typo would only show when that profile is used, so resolve every one here.
+    import importlib
+
+    import spikebatch.container as container
+
+    source = (PACKAGE / "container.py").read_text(encoding="utf-8")
+    targets = [node.args[0].value for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_lazy"
+               and node.args and isinstance(node.args[0], ast.Constant)]
+    assert len(targets) >= 15, targets
+    for target in targets:
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(f"{container._ADAPTERS}.{module}"), name)), target
+
+
+def test_every_top_level_name_resolves() -> None:
+    import spikebatch
+
+    for name in spikebatch.__all__:
+        assert getattr(spikebatch, name) is not None, name
 
 
 def test_allowed_imports_pass() -> None:

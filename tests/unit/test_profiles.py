@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spikebatch.adapters.config.profile_files import (
+from spikebatch.profiles import (
     PROFILE_PATH_ENV,
     available_profiles,
     builtin_profile_names,
@@ -20,8 +20,8 @@ from spikebatch.adapters.config.profile_files import (
     load_profile_from_name,
     user_profile_dirs,
 )
-from spikebatch.domain.errors import ConfigError, ProfileNotFoundError
-from spikebatch.domain.models import ClusterProfile, PolicyConfig, ResourceSpec, StoragePathTemplates
+from spikebatch.errors import ConfigError, ProfileNotFoundError
+from spikebatch.models import ClusterProfile, PolicyConfig, ResourceSpec, StoragePathTemplates
 
 BUILTINS = ("defaults", "local", "nrp")
 

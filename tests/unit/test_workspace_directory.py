@@ -16,7 +16,7 @@ import pytest
 
 from spikebatch.adapters.workspaces import directory_values
 from spikebatch.adapters.workspaces.directory import INDEX_NAME, DirectoryWorkspace
-from spikebatch.domain.errors import ConfigError, SpikebatchError, UnsafePathError
+from spikebatch.errors import ConfigError, SpikebatchError, UnsafePathError
 
 
 @pytest.fixture

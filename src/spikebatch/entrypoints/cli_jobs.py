@@ -44,15 +44,15 @@ def _check_output_folder(path: Path) -> None:
 
 def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optional[str]) -> None:
     """Render without submitting: the manifest on stdout, or written to a file."""
-    from ..adapters.files.atomic import write_text_atomically
     from ..application.preflight import render_job as render
+    from ..container import write_user_file
     from .cli_output import Feedback
 
     rendered = render(spec, prof)
     Feedback().findings(rendered.policy, include_pass=True)
     path = None
     if output_manifest:
-        write_text_atomically(output_manifest, rendered.yaml, private=True)
+        write_user_file(output_manifest, rendered.yaml)
         path = str(output_manifest.expanduser().resolve())
     if wants_json(output):
         report({"JOB_NAME": rendered.job_name, "MANIFEST_PATH": path}, output,
@@ -101,7 +101,7 @@ def deploy_job(
     """Submit a prepared job (your own command and image; no bundle) from a job config."""
 
     def action() -> None:
-        from ..adapters.files.atomic import write_text_atomically
+        from ..container import write_user_file
         from .cli_output import Feedback
         from .cli_runs import after_submit
 
@@ -118,7 +118,7 @@ def deploy_job(
         result = session.submit_prepared_job(job_spec=spec, allow_policy_risk=allow_policy_risk)
         manifest_path = None
         if output_manifest:
-            write_text_atomically(output_manifest, result.manifest_yaml, private=True)
+            write_user_file(output_manifest, result.manifest_yaml)
             manifest_path = str(output_manifest.expanduser().resolve())
         after_submit(
             session,

@@ -174,10 +174,9 @@ def profiles_show(
     def action() -> None:
         import yaml
 
-        from ..profiles import load_cluster_profile, load_profile_from_name
+        from ..container import load_profile
 
-        is_path = name.endswith((".yaml", ".yml")) or "/" in name
-        prof = load_cluster_profile(name) if is_path else load_profile_from_name(name)
+        prof = load_profile(name)
         data = prof.model_dump(mode="json")
         if wants_json(output):
             print_json(data)

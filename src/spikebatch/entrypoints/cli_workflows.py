@@ -47,28 +47,6 @@ def _check_target_folder(path: Optional[Path], option: str) -> None:
         raise ConfigError(f"{option} {str(path)!r} is not writable")
 
 
-def _open_workspace(path: Path) -> Any:
-    """A built-in directory workspace for a folder holding one; otherwise the path as
-    given (a SpikeLab saved workspace base path, without extension)."""
-    from ..adapters.workspaces.directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
-    from ..domain.errors import ConfigError
-
-    path = path.expanduser()
-    if path.is_dir():
-        if not is_directory_workspace(path):
-            raise ConfigError(
-                f"workspace folder {str(path)!r} holds no spikebatch directory workspace (no {INDEX_NAME}); "
-                "give a workspace folder or a SpikeLab saved workspace base path"
-            )
-        return DirectoryWorkspace(path, create=False)
-    if not any(Path(f"{path}{suffix}").is_file() for suffix in ("", ".h5", ".json")):
-        raise ConfigError(
-            f"workspace {str(path)!r} does not exist; give a directory workspace folder or a SpikeLab "
-            "saved workspace base path (the path without .h5 / .json)"
-        )
-    return str(path)
-
-
 def _submit_with_feedback(session: Any, feedback: Any, what: str, submit: Callable[[], Any]) -> Any:
     """Run ``submit`` showing its policy findings first, then hashing and upload bars
     for ``what`` (inputs, recordings)."""
@@ -100,6 +78,7 @@ def submit_workspace(
     """Bundle a workspace with an analysis script and run it as a job."""
 
     def action() -> None:
+        from ..container import workspace_at
         from .cli_output import Feedback
         from .cli_runs import after_submit
 
@@ -107,7 +86,7 @@ def submit_workspace(
         spec = job_spec_from_options(job_config, image, image_profile)
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
-        ws = _open_workspace(workspace)
+        ws = workspace_at(workspace)
         feedback = Feedback()
         session = open_session(prof)
         result = _submit_with_feedback(

@@ -1,0 +1,29 @@
+"""What a workspace named by a path on the command line is: a folder holding a
+built-in directory workspace, or the base path of a saved SpikeLab workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...domain.errors import ConfigError
+from .directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
+
+
+def workspace_at(path: str | Path) -> Any:
+    """A built-in directory workspace for a folder holding one; otherwise the path as
+    given (a SpikeLab saved workspace base path, without extension)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        if not is_directory_workspace(path):
+            raise ConfigError(
+                f"workspace folder {str(path)!r} holds no spikebatch directory workspace (no {INDEX_NAME}); "
+                "give a workspace folder or a SpikeLab saved workspace base path"
+            )
+        return DirectoryWorkspace(path, create=False)
+    if not any(Path(f"{path}{suffix}").is_file() for suffix in ("", ".h5", ".json")):
+        raise ConfigError(
+            f"workspace {str(path)!r} does not exist; give a directory workspace folder or a SpikeLab "
+            "saved workspace base path (the path without .h5 / .json)"
+        )
+    return str(path)
