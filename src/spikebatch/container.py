@@ -57,10 +57,10 @@ def _chooser(aggregate: providers.Aggregate, what: str, known: str) -> Callable[
     return choose
 
 
-def _result_codec_name(spikelab_available: Callable[[], bool]) -> str:
+def _result_codec(codec_by_name: Callable[[str], Any], spikelab_available: Callable[[], bool]) -> Any:
     # A sorting job's result workspace is SpikeLab's when it is installed (users then
     # get an AnalysisWorkspace back), else the built-in folder format.
-    return "spikelab" if spikelab_available() else "directory"
+    return codec_by_name("spikelab" if spikelab_available() else "directory")
 
 
 class NamedAdapters(containers.DeclarativeContainer):
@@ -77,9 +77,7 @@ class NamedAdapters(containers.DeclarativeContainer):
         _chooser, workspace_codec.provider, "workspace format", "this spikebatch knows: directory, spikelab"
     )
     result_workspace_codec = providers.Callable(
-        lambda by_name, name: by_name(name),
-        workspace_codec_by_name,
-        providers.Callable(_result_codec_name, providers.Object(_lazy("workspaces.spikelab:spikelab_available"))),
+        _result_codec, workspace_codec_by_name, providers.Object(_lazy("workspaces.spikelab:spikelab_available"))
     )
 
     sorter = providers.Aggregate(
@@ -241,9 +239,7 @@ def open_session(profile_or_name: Any, **options: Any) -> "RunSession":
     """The session of a profile (object, name, or YAML path) with the adapters it
     names. ``options``: kubeconfig / aws_* credentials, progress."""
     progress = options.pop("progress", None)
-    session = build_container(load_profile(profile_or_name), **options).session()
-    session.progress = progress
-    return session
+    return build_container(load_profile(profile_or_name), **options).session(progress=progress)
 
 
 def default_named_adapters() -> tuple[list, Callable[[str], Any]]:

@@ -177,7 +177,9 @@ def chosen_profile_source(profile: Optional[str], profile_file: Optional[Path]) 
 def load_profile(profile: Optional[str], profile_file: Optional[Path], *, fallback: Optional[Mapping[str, Any]] = None):
     """The ClusterProfile the user chose; else the one ``fallback`` (a submission
     record's ``profile_name`` / ``profile_file``) names; else ``local``."""
-    from ..profiles import load_cluster_profile, load_profile_from_name
+    from ..container import USER_FILES
+
+    load_cluster_profile, load_profile_from_name = USER_FILES.profile_file(), USER_FILES.profile_named()
 
     name, file = chosen_profile_source(profile, profile_file)
     if file:
