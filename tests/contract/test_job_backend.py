@@ -120,6 +120,15 @@ def test_job_that_fails_after_its_retries(harness):
     assert len(pods) == 2  # backoffLimit 1: the first attempt and one retry
     # both attempts' logs, oldest first
     assert list(b.stream_logs(name)) == harness.log_lines * 2
+    report = b.job_report(name)
+    assert report.state is JobState.FAILED
+    if harness.on_cluster:
+        # kwok's fail stage writes the pod's terminated state itself (no container ran):
+        # the report passes on what the pod says
+        assert (report.reason, report.exit_code, report.message) == ("containerFailed", 1, "container failed")
+    else:
+        # the process really exited 3: its code and last log line explain the failure
+        assert (report.reason, report.exit_code, report.message) == ("Error", 3, harness.log_lines[-1])
 
 
 @every_adapter
@@ -398,6 +407,7 @@ def test_local_deadline_kills_the_process_and_fails_the_job(harness, tmp_path):
 
     assert events[-1].state is JobState.FAILED and "DeadlineExceeded" in events[-1].message
     assert len(b.pods_for_job(name)) == 1  # a deadline is not retried
+    assert b.job_report(name).reason == "DeadlineExceeded"
     pid = int(marker.read_text())
     wait_for(lambda: _gone_or_zombie(pid), 10, "the killed process to disappear")
 

@@ -15,7 +15,7 @@ import yaml
 
 from spikebatch.errors import BackendUnavailableError, IntegrityError, ObjectNotFoundError
 from spikebatch.models import StoragePathTemplates
-from spikebatch.ports.backend import JobEvent, JobInfo, JobState
+from spikebatch.ports.backend import JobEvent, JobInfo, JobReport, JobState
 from spikebatch.ports.sorter import SortingOutcome
 
 
@@ -106,6 +106,9 @@ class ScriptedBackend:
         self.status = JobState.UNKNOWN
         #: What list_jobs finds (filtered by label, like a real backend).
         self.jobs: List[JobInfo] = []
+        #: What job_report answers next (then: the plain ``status``).
+        self.reports: List[JobReport] = []
+        self.report_calls = 0
 
     def apply_manifest(self, manifest: Any, dry_run: bool = False) -> str:
         data = manifest if isinstance(manifest, dict) else yaml.safe_load(manifest)
@@ -119,6 +122,12 @@ class ScriptedBackend:
 
     def job_status(self, job_name: str) -> JobState:
         return self.status
+
+    def job_report(self, job_name: str) -> JobReport:
+        self.report_calls += 1
+        if self.reports:
+            return self.reports.pop(0)
+        return JobReport(job_name, self.status)
 
     def pods_for_job(self, job_name: str) -> List[str]:
         return []

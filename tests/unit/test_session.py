@@ -385,3 +385,35 @@ def test_a_blocked_submission_is_refused_without_reporting_it_as_going_ahead(ses
         session.submit_workspace_job(workspace={}, script=str(script),
                                      job_spec={"container": {"command": ["sleep", "infinity"]}})
     assert seen == [] and store.uploads == [] and backend.applied == []
+
+
+def test_wait_tells_about_an_image_pull_problem_and_gives_up_when_the_pod_is_stuck(store) -> None:
+    from spikebatch.domain.job_report import JobReport
+
+    backend = ScriptedBackend(script=[JobState.PENDING, "drop", "drop", "drop"])
+    backend.status = JobState.PENDING
+    backend.reports = [
+        JobReport("job-1", JobState.PENDING, "ErrImagePull", None, "failed to pull image \"nope:1\""),
+        JobReport("job-1", JobState.PENDING, "ErrImagePull", None, "failed to pull image \"nope:1\""),
+        JobReport("job-1", JobState.PENDING, "ImagePullBackOff", None, "Back-off pulling image \"nope:1\"", stuck=True),
+    ]
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    problems = []
+    final = session.wait_for_completion("job-1", max_wait_seconds=30, on_problem=problems.append,
+                                        retry_initial_seconds=0.01)
+    assert final == "Stuck"
+    # told once per distinct problem, not once per look
+    assert [p.reason for p in problems] == ["ErrImagePull", "ImagePullBackOff"]
+    assert backend.report_calls == 3
+
+
+def test_wait_ends_when_the_report_between_two_watch_windows_is_terminal(store) -> None:
+    from spikebatch.domain.job_report import JobReport
+
+    backend = ScriptedBackend(script=[JobState.RUNNING, "drop"])
+    backend.reports = [JobReport("job-1", JobState.FAILED, "OOMKilled", 137)]
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    seen = []
+    assert session.wait_for_completion("job-1", max_wait_seconds=30, on_state=seen.append,
+                                       retry_initial_seconds=0.01) == "Failed"
+    assert seen == [JobState.RUNNING, JobState.FAILED]

@@ -21,7 +21,7 @@ from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, new_run_id
 from ..domain.policy import PreflightSummary
 from ..domain.redaction import redact_sensitive_map
-from ..ports.backend import JobBackend, JobInfo, JobState
+from ..ports.backend import JobBackend, JobInfo, JobReport, JobState
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore, ProgressCallback
 from ..ports.workspace import WorkspaceCodec
@@ -29,9 +29,9 @@ from .bundling import BundlePlanner, stage_bundle
 from .preflight import as_job_spec, check_policy
 from .retrieval import retrieve_outputs
 from .submission import run_locations, runner_job_spec
-from .waiting import BACKEND_UNAVAILABLE, TIMEOUT, wait_for_job
+from .waiting import BACKEND_UNAVAILABLE, STUCK, TIMEOUT, wait_for_job
 
-__all__ = ["BACKEND_UNAVAILABLE", "TIMEOUT", "RunSession"]
+__all__ = ["BACKEND_UNAVAILABLE", "STUCK", "TIMEOUT", "RunSession"]
 
 
 class RunSession:
@@ -234,13 +234,21 @@ class RunSession:
         max_wait_seconds: float = 3600,
         *,
         on_state: Optional[Callable[[JobState], None]] = None,
+        on_problem: Optional[Callable[[JobReport], None]] = None,
         retry_initial_seconds: float = 1.0,
         retry_max_seconds: float = 30.0,
     ) -> str:
-        """Watch the job until it ends: "Complete", "Failed", "Timeout" or
-        "Backend unavailable". Transient backend errors back off and retry."""
-        return wait_for_job(self.backend, job_name, max_wait_seconds, on_state=on_state,
+        """Watch the job until it ends: "Complete", "Failed", "Timeout", "Stuck" (its
+        pod cannot start: an image that cannot be pulled, a missing secret; see
+        ``job_report``) or "Backend unavailable". Transient backend errors back off
+        and retry."""
+        return wait_for_job(self.backend, job_name, max_wait_seconds, on_state=on_state, on_problem=on_problem,
                             retry_initial_seconds=retry_initial_seconds, retry_max_seconds=retry_max_seconds)
+
+    def job_report(self, job_name: str) -> JobReport:
+        """The job's state and why: exit code and exception line, OOMKilled,
+        DeadlineExceeded, an image that cannot be pulled."""
+        return self.backend.job_report(job_name)
 
     def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         return self.backend.stream_logs(job_name, follow=follow)

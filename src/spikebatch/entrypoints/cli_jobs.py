@@ -136,17 +136,27 @@ def deploy_job(
 
 
 def job_status(job: JobRefArg, profile: ProfileOpt = None, profile_file: ProfileFileOpt = None, output: OutputOpt = None) -> None:
-    """Print a job's state: Pending, Running, Complete, Failed or Unknown."""
+    """Print a job's state (Pending, Running, Complete, Failed or Unknown) and, when there
+    is one, the reason: exit code and exception line, OOMKilled, DeadlineExceeded, an
+    image that cannot be pulled."""
 
     def action() -> None:
         from ..application.runs import note_state
         from .cli_runs import resolve_target
 
         target = resolve_target(job, profile, profile_file)
-        state = str(target.session.job_status(target.job_name))
+        found = target.session.job_report(target.job_name)
+        state = str(found.state)
         if state in ("Complete", "Failed"):
             note_state(run_records(), target.record, state, warn)
-        report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "JOB_STATUS": state}, output)
+        keys = {"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "JOB_STATUS": state}
+        if found.reason:
+            keys["REASON"] = found.reason
+        if found.exit_code is not None:
+            keys["EXIT_CODE"] = found.exit_code
+        if found.message:
+            keys["MESSAGE"] = found.message
+        report(keys, output)
 
     run_guarded(action)
 

@@ -25,7 +25,8 @@ from .cli_common import (
 )
 
 #: What wait_for_completion returns -> the exit code the CLI ends with.
-FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT, "Backend unavailable": EXIT_UNAVAILABLE}
+FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Stuck": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT,
+              "Backend unavailable": EXIT_UNAVAILABLE}
 
 
 def resolve_target(ref: str, profile: Optional[str], profile_file: Optional[Path]) -> Any:
@@ -44,9 +45,14 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
     """Wait with a live status line; returns the final status (and records it)."""
     from ..application.runs import note_state
 
+    def on_problem(problem: Any) -> None:
+        warn(f"job {job_name}: its pod cannot start yet: {problem.reason}"
+             + (f": {problem.message}" if problem.message else ""))
+
     try:
         with feedback.waiting(job_name) as on_state:
-            final = session.wait_for_completion(job_name, max_wait_seconds, on_state=on_state)
+            final = session.wait_for_completion(job_name, max_wait_seconds, on_state=on_state,
+                                                on_problem=on_problem)
     except KeyboardInterrupt:
         again = ref or job_name
         raise fail(
@@ -60,12 +66,30 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
     return final
 
 
-def conclude(final: str, job_name: str, *, max_wait_seconds: float) -> None:
+def why(session: Any, job_name: str) -> str:
+    """The reason a job failed or is stuck, as a clause for a one-line error ("" if the
+    backend cannot say)."""
+    from ..domain.errors import BackendError
+
+    try:
+        problem = session.job_report(job_name)
+    except BackendError:
+        return ""
+    if not problem.reason:
+        return ""
+    text = problem.reason + (f" (exit code {problem.exit_code})" if problem.exit_code is not None else "")
+    return f": {text}: {problem.message}" if problem.message else f": {text}"
+
+
+def conclude(final: str, job_name: str, *, max_wait_seconds: float, session: Any = None) -> None:
     """Exit with the code of the final status; a one-line error unless Complete."""
     if final == "Complete":
         return
+    reason = why(session, job_name) if session is not None and final in ("Failed", "Stuck") else ""
     messages = {
-        "Failed": f"job {job_name} failed; see its logs: spikebatch job-logs {job_name}",
+        "Failed": f"job {job_name} failed{reason}; see its logs: spikebatch job-logs {job_name}",
+        "Stuck": f"job {job_name} cannot start{reason}; the Job is left as it is: fix the cause and "
+        f"delete it (spikebatch job-delete {job_name})",
         "Timeout": f"job {job_name} did not finish within {max_wait_seconds:g} s; it keeps running "
         f"(spikebatch wait {job_name} to wait longer)",
         "Backend unavailable": f"lost contact with the job backend while waiting for {job_name}; "
@@ -125,7 +149,7 @@ def after_submit(
     else:
         report({"FINAL_STATUS": final, **{k.upper(): v for k, v in retrieved.items()}}, output)
     if final is not None:
-        conclude(final, result.job_name, max_wait_seconds=max_wait_seconds)
+        conclude(final, result.job_name, max_wait_seconds=max_wait_seconds, session=session)
 
 
 def retrieve_into(session: Any, result: Any, target: Path, feedback: Any) -> Dict[str, Any]:

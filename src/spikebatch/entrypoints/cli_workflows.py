@@ -188,7 +188,7 @@ def wait(
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Wait until a job ends; exit 0 Complete, 1 Failed, 3 backend unreachable, 4 timeout."""
+    """Wait until a job ends; exit 0 Complete, 1 Failed or stuck (its pod cannot start), 3 backend unreachable, 4 timeout."""
 
     def action() -> None:
         from .cli_output import Feedback
@@ -197,7 +197,7 @@ def wait(
         target = resolve_target(job, profile, profile_file)
         final = wait_for(target.session, target.job_name, max_wait_seconds, Feedback(), record=target.record, ref=job)
         report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "FINAL_STATUS": final}, output)
-        conclude(final, target.job_name, max_wait_seconds=max_wait_seconds)
+        conclude(final, target.job_name, max_wait_seconds=max_wait_seconds, session=target.session)
 
     run_guarded(action)
 

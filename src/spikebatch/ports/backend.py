@@ -7,9 +7,10 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Union, 
 
 # The values the port exchanges are domain types; they are re-exported here so that
 # adapters and callers can take everything about the port from one module.
+from ..domain.job_report import JobReport
 from ..domain.job_state import JobEvent, JobInfo, JobState
 
-__all__ = ["JobBackend", "JobEvent", "JobInfo", "JobState", "ManifestInput"]
+__all__ = ["JobBackend", "JobEvent", "JobInfo", "JobReport", "JobState", "ManifestInput"]
 
 ManifestInput = Union[str, Path, Mapping[str, Any]]
 
@@ -31,6 +32,11 @@ class JobBackend(Protocol):
 
     def job_status(self, job_name: str) -> JobState:
         """Pending, Running, Complete, Failed or Unknown (from the Job's conditions)."""
+
+    def job_report(self, job_name: str) -> JobReport:
+        """The Job's state and the reason behind it, read from the Job and its pods:
+        an exit code and the exception line, OOMKilled, DeadlineExceeded, an image
+        that cannot be pulled (``stuck``)."""
 
     def pods_for_job(self, job_name: str) -> list[str]:
         """Names of the Job's pods, oldest first (retried pods included)."""

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
+from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ..jobs.manifest import prepare_job_manifest
@@ -98,6 +99,9 @@ class KubectlBackend:
 
     def job_status(self, job_name: str) -> JobState:
         return job_state_of(self._read_job(job_name))
+
+    def job_report(self, job_name: str) -> JobReport:
+        return report_job(*self._job_pods(job_name))
 
     def pods_for_job(self, job_name: str) -> list[str]:
         return [p["metadata"]["name"] for p in self._job_pods(job_name)[1]]

@@ -19,6 +19,7 @@ import shutil
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
+from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ..jobs.manifest import prepare_job_manifest
@@ -156,6 +157,11 @@ class KubernetesBatchJobBackend:
         if self.fallback is not None:
             return self.fallback.job_status(job_name)
         return job_state_of(self._read_job(job_name))
+
+    def job_report(self, job_name: str) -> JobReport:
+        if self.fallback is not None:
+            return self.fallback.job_report(job_name)
+        return report_job(*self._job_pods(job_name))
 
     def pods_for_job(self, job_name: str) -> list[str]:
         if self.fallback is not None:

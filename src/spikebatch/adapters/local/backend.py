@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from ...domain.errors import BackendError, BackendUnavailableError, ConfigError, JobConflictError, JobNotFoundError
+from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import JobWatchTracker, job_state_of
 from ...domain.naming import is_dns_subdomain, is_rfc1123_label
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
@@ -33,6 +34,7 @@ from ..jobs.manifest import prepare_job_manifest
 from ..jobs.objects import job_info
 from . import state_files as st
 from .launch_plan import launch_plan
+from .pod_objects import pod_objects
 from .processes import process_alive, stop_group
 
 #: How often watch and followed logs look at the state files again.
@@ -165,6 +167,10 @@ class LocalProcessBackend:
 
     def job_status(self, job_name: str) -> JobState:
         return job_state_of(self._require(job_name)[1])
+
+    def job_report(self, job_name: str) -> JobReport:
+        job_dir, job = self._require(job_name)
+        return report_job(job, pod_objects(job_dir))
 
     def pods_for_job(self, job_name: str) -> list[str]:
         job_dir, _ = self._require(job_name)
