@@ -33,11 +33,13 @@ def test_profiles_show_prints_the_resolved_profile(cli: Cli, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     shown = yaml.safe_load(result.stdout)
     assert shown["name"] == "nrp" and shown["namespace"] == "braingeneers"
-    assert shown["default_images"]["gpu"].endswith("-gpu")
+    assert shown["default_images"] == {}  # no built-in names an image that does not exist
+    assert shown["pod_security"]["run_as_user"] == 1000
     child = tmp_path / "child.yaml"
-    child.write_text("extends: nrp\nnamespace: mylab\n")
+    child.write_text("extends: nrp\nnamespace: mylab\ndefault_images: {cpu: 'registry.example.org/lab/runner:1.0'}\n")
     resolved = cli("profiles", "show", str(child), "--output", "json").json()
-    assert resolved["namespace"] == "mylab" and resolved["default_images"] == shown["default_images"]
+    assert resolved["namespace"] == "mylab" and resolved["default_images"] == {"cpu": "registry.example.org/lab/runner:1.0"}
+    assert resolved["namespace_hooks"] == shown["namespace_hooks"]
     assert_one_line_error(cli("profiles", "show", "nope"), 2, "unknown profile 'nope'")
 
 
@@ -63,11 +65,12 @@ def test_policy_check_passes_and_warns_without_submitting(cli: Cli, tmp_path: Pa
     config = tmp_path / "mismatch.yaml"
     config.write_text("container:\n  command: [python, run.py]\n"
                       "resources: {requests_cpu: '1', limits_cpu: '8', requests_memory: 1Gi, limits_memory: 1Gi}\n")
-    warned = cli("--profile", "nrp", "policy-check", "--job-config", str(config))
+    image = ("--image", "registry.example.org/lab/runner:1.0")
+    warned = cli("--profile", "nrp", "policy-check", "--job-config", str(config), *image)
     assert warned.returncode == 0, warned.stderr
     assert warned.keys["POLICY"] == "WARN" and int(warned.keys["WARN"]) >= 1
     assert "policy: WARN" in warned.stderr
-    document = cli("--profile", "nrp", "policy-check", "--job-config", str(config), "-o", "json").json()
+    document = cli("--profile", "nrp", "policy-check", "--job-config", str(config), *image, "-o", "json").json()
     assert document["policy"] == "WARN" and document["blocked"] is False
     assert any(f["level"] == "WARN" for f in document["findings"])
     assert cli.local_jobs() == [] and cli.records() == []

@@ -37,9 +37,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in lines[0]
 
 
+#: An image a user built with `spikebatch image build` (no built-in profile names one).
+IMAGE = "registry.example.org/lab/spikebatch-runner:1.0"
+
+
 @pytest.mark.parametrize("profile", ["local", "defaults", "nrp"])
 def test_render_job_prints_a_manifest_kubernetes_validate_accepts(profile: str) -> None:
-    result = run_cli("render-job", "--profile", profile, "--job-config", str(EXAMPLE))
+    # The local backend runs no image; a cluster profile needs one named.
+    image = [] if profile == "local" else ["--image", IMAGE]
+    result = run_cli("render-job", "--profile", profile, "--job-config", str(EXAMPLE), *image)
     assert result.returncode == 0, result.stderr
     manifest = yaml.safe_load(result.stdout)
     kubernetes_validate.validate(manifest, "1.37.0", strict=True)
@@ -69,8 +75,15 @@ def test_both_console_scripts_are_the_same_program(program: str) -> None:
         assert yaml.safe_load(run_cli("render-job", "--job-config", str(EXAMPLE), program=[exe]).stdout)["kind"] == "Job"
 
 
+@pytest.mark.parametrize("profile", ["defaults", "nrp"])
+def test_builtin_cluster_profile_without_an_image_says_how_to_build_one(profile: str) -> None:
+    result = run_cli("render-job", "--profile", profile, "--job-config", str(EXAMPLE))
+    assert_one_line_error(result, "no container image", "default_images.cpu",
+                          "spikebatch image build --tag <registry>/spikebatch-runner:<version> --push")
+
+
 def test_global_profile_option_before_the_command() -> None:
-    result = run_cli("--profile", "nrp", "render-job", "--job-config", str(EXAMPLE))
+    result = run_cli("--profile", "nrp", "render-job", "--job-config", str(EXAMPLE), "--image", IMAGE)
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["metadata"]["namespace"] == "braingeneers"
 
@@ -86,8 +99,10 @@ def test_output_manifest_writes_file_and_prints_its_path(tmp_path: Path) -> None
     assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == "mine:1.2"
 
 
-def test_image_profile_gpu_picks_the_gpu_image() -> None:
-    result = run_cli("render-job", "--profile", "nrp", "--job-config", str(EXAMPLE), "--image-profile", "gpu")
+def test_image_profile_gpu_picks_the_gpu_image(tmp_path: Path) -> None:
+    (tmp_path / "lab.yaml").write_text(f"extends: nrp\ndefault_images: {{cpu: '{IMAGE}', gpu: '{IMAGE}-gpu'}}\n")
+    result = run_cli("render-job", "--profile", "lab", "--job-config", str(EXAMPLE), "--image-profile", "gpu",
+                     env={"SPIKEBATCH_PROFILE_PATH": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     image = yaml.safe_load(result.stdout)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith("-gpu")
@@ -137,12 +152,13 @@ def test_missing_image_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_user_profile_on_the_search_path_is_found(tmp_path: Path) -> None:
-    (tmp_path / "mysite.yaml").write_text("extends: nrp\ndefault_s3_prefix: s3://lab-bucket/jobs/\nnamespace: mylab\n")
+    (tmp_path / "mysite.yaml").write_text("extends: nrp\ndefault_s3_prefix: s3://lab-bucket/jobs/\nnamespace: mylab\n"
+                                          f"default_images: {{cpu: '{IMAGE}'}}\n")
     result = run_cli("render-job", "--profile", "mysite", "--job-config", str(EXAMPLE), env={"SPIKEBATCH_PROFILE_PATH": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     manifest = yaml.safe_load(result.stdout)
     assert manifest["metadata"]["namespace"] == "mylab"
-    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"].startswith("gitlab-registry.nrp-nautilus.io/")
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
 
 def test_output_into_missing_folder_writes_nothing(tmp_path: Path) -> None:

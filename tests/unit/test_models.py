@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from spikebatch.domain.models import PodSecuritySpec
 from spikebatch.errors import ConfigError
 from spikebatch.models import (
     ClusterProfile,
@@ -32,7 +33,7 @@ def one_problem(info: pytest.ExceptionInfo) -> tuple[str, str]:
     return next(iter(found.items()))
 
 
-SECRET_VOLUME = {"name": "creds", "mount_path": "/root/.aws", "secret_name": "s3-creds"}
+SECRET_VOLUME = {"name": "creds", "mount_path": "/var/run/secrets/s3", "secret_name": "s3-creds"}
 SUBMIT_FIELDS = dict(
     job_name="analysis-job-abc123",
     manifest_yaml="kind: Job\n",
@@ -55,6 +56,7 @@ SUBMIT_FIELDS = dict(
         (ResourceSpec, {}),
         (VolumeMountSpec, SECRET_VOLUME),
         (NamespaceHookSpec, {}),
+        (PodSecuritySpec, {}),
         (StoragePathTemplates, {}),
         (PolicyConfig, {}),
         (JobSpec, {}),
@@ -265,7 +267,7 @@ def test_volume_mount_spec_defaults():
 
 def test_volume_mount_spec_secret_fields():
     vol = VolumeMountSpec(**SECRET_VOLUME)
-    assert (vol.name, vol.mount_path, vol.secret_name) == ("creds", "/root/.aws", "s3-creds")
+    assert (vol.name, vol.mount_path, vol.secret_name) == ("creds", "/var/run/secrets/s3", "s3-creds")
 
 
 def test_volume_mount_spec_pvc_only():
@@ -274,13 +276,56 @@ def test_volume_mount_spec_pvc_only():
 
 
 @pytest.mark.parametrize(
-    "sources", [{}, {"secret_name": "s", "pvc_name": "p"}], ids=["neither", "both"]
+    "sources",
+    [{}, {"secret_name": "s", "pvc_name": "p"}, {"secret_name": "s", "empty_dir": True},
+     {"pvc_name": "p", "empty_dir": True, "read_only": False}],
+    ids=["neither", "both", "secret-and-empty-dir", "pvc-and-empty-dir"],
 )
 def test_volume_mount_spec_needs_exactly_one_source(sources):
     with pytest.raises(ValidationError) as info:
         VolumeMountSpec(name="data", mount_path="/data", **sources)
     _, msg = one_problem(info)
-    assert "volume 'data' needs exactly one of secret_name or pvc_name" in msg
+    assert "volume 'data' needs exactly one of secret_name, pvc_name or empty_dir: true" in msg
+
+
+def test_volume_mount_spec_defaults_leave_empty_dir_off():
+    vol = VolumeMountSpec(**SECRET_VOLUME)
+    assert (vol.empty_dir, vol.size_limit) == (False, None)
+
+
+def test_empty_dir_volume_is_writable_unless_said_otherwise():
+    vol = VolumeMountSpec(name="scratch", mount_path="/scratch", empty_dir=True)
+    assert (vol.empty_dir, vol.read_only, vol.size_limit) == (True, False, None)
+    assert "read_only" in vol.model_fields_set  # with_changes copies keep it writable
+    assert VolumeMountSpec.model_validate(vol.model_dump(exclude_unset=True)) == vol
+
+
+def test_empty_dir_volume_read_only_is_refused():
+    with pytest.raises(ValidationError) as info:
+        VolumeMountSpec(name="scratch", mount_path="/scratch", empty_dir=True, read_only=True)
+    _, msg = one_problem(info)
+    assert "empty_dir scratch space mounted read-only" in msg and "drop read_only: true" in msg
+
+
+@pytest.mark.parametrize(("given", "stored"), [("10Gi", "10Gi"), ("512Mi", "512Mi"), (1073741824, "1073741824")])
+def test_empty_dir_size_limit_is_a_memory_quantity(given, stored):
+    vol = VolumeMountSpec(name="scratch", mount_path="/scratch", empty_dir=True, size_limit=given)
+    assert vol.size_limit == stored
+
+
+@pytest.mark.parametrize("bad", ["lots", "0", "100m"])
+def test_empty_dir_size_limit_rejects_bad_quantities_naming_the_field(bad):
+    with pytest.raises(ValidationError) as info:
+        VolumeMountSpec(name="scratch", mount_path="/scratch", empty_dir=True, size_limit=bad)
+    loc, msg = one_problem(info)
+    assert loc == "size_limit" and "size_limit" in msg
+
+
+def test_size_limit_applies_to_empty_dir_only():
+    with pytest.raises(ValidationError) as info:
+        VolumeMountSpec(**SECRET_VOLUME, size_limit="1Gi")
+    _, msg = one_problem(info)
+    assert "size_limit applies to empty_dir volumes only" in msg
 
 
 @pytest.mark.parametrize("name", ["Data", "data_vol", "-x", "", "a" * 64])
@@ -350,7 +395,7 @@ def test_namespace_hook_spec_rejects_bad_env_name():
 def test_namespace_hook_spec_validates_required_volumes():
     with pytest.raises(ValidationError) as info:
         NamespaceHookSpec(required_volumes=[{"name": "v", "mount_path": "/v"}])
-    assert "exactly one of secret_name or pvc_name" in problems(info)["required_volumes.0"]
+    assert "exactly one of secret_name, pvc_name or empty_dir: true" in problems(info)["required_volumes.0"]
 
 
 # --------------------------------------------------------------------------- StoragePathTemplates
@@ -622,6 +667,31 @@ def test_job_spec_round_trips_through_model_dump():
     assert JobSpec.model_validate(job.model_dump()) == job
 
 
+def test_job_spec_with_scratch_and_read_only_root_round_trips_through_dump_and_yaml():
+    import yaml
+
+    job = JobSpec(
+        container={"image": "runner:1", "working_dir": "/tmp", "read_only_root_filesystem": True},
+        volumes=[SECRET_VOLUME, {"name": "work", "mount_path": "/work", "empty_dir": True, "size_limit": "3Gi"}],
+    )
+    assert JobSpec.model_validate(job.model_dump()) == job
+    assert JobSpec.model_validate(yaml.safe_load(yaml.safe_dump(job.model_dump()))) == job
+    assert JobSpec.model_validate(job.model_dump(exclude_unset=True)) == job
+
+
+def test_container_spec_security_fields_default_off():
+    spec = ContainerSpec()
+    assert (spec.working_dir, spec.read_only_root_filesystem) == (None, False)
+
+
+@pytest.mark.parametrize("path", ["tmp", "./x", ""])
+def test_container_spec_working_dir_must_be_absolute(path):
+    with pytest.raises(ValidationError) as info:
+        ContainerSpec(working_dir=path)
+    loc, msg = one_problem(info)
+    assert loc == "working_dir" and "absolute path" in msg
+
+
 # --------------------------------------------------------------------------- ClusterProfile
 
 
@@ -647,6 +717,40 @@ def test_cluster_profile_defaults():
     assert profile.policy == PolicyConfig()
     assert profile.resources == ResourceSpec()
     assert profile.image_pull_secrets == []
+    assert profile.host_network is False
+    assert profile.pod_security == PodSecuritySpec()
+    assert profile.automount_service_account_token is False
+    assert profile.runs_containers is True
+
+
+def test_pod_security_defaults_are_the_runner_user():
+    security = PodSecuritySpec()
+    assert (security.run_as_user, security.run_as_group, security.fs_group, security.run_as_non_root) == (
+        1000, 1000, 1000, True)
+
+
+def test_pod_security_null_turns_it_off():
+    assert ClusterProfile.model_validate({"name": "p", "pod_security": None}).pod_security is None
+
+
+def test_pod_security_rejects_root_with_run_as_non_root():
+    with pytest.raises(ValidationError) as info:
+        ClusterProfile(name="p", pod_security={"run_as_user": 0})
+    loc, msg = one_problem(info)
+    assert loc == "pod_security" and "pod_security: null" in msg
+    assert ClusterProfile(name="p", pod_security={"run_as_user": 0, "run_as_non_root": False}).pod_security.run_as_user == 0
+
+
+@pytest.mark.parametrize("field", ["run_as_user", "run_as_group", "fs_group"])
+def test_pod_security_ids_are_not_negative(field):
+    with pytest.raises(ValidationError) as info:
+        PodSecuritySpec(**{field: -1})
+    assert field in problems(info)
+
+
+@pytest.mark.parametrize(("backend", "runs"), [("kubernetes", True), ("kubectl", True), ("local", False)])
+def test_only_cluster_backends_run_containers(backend, runs):
+    assert ClusterProfile(name="p", backend=backend).runs_containers is runs
 
 
 def test_cluster_profile_requires_name():

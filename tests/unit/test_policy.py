@@ -398,6 +398,33 @@ def test_missing_image_blocks():
     assert found(make_job(["x"], image_profile="gpu"), only_cpu) == {"IMAGE_MISSING": BLOCK}
 
 
+def test_missing_image_message_says_how_to_get_one():
+    [finding] = evaluate_policy(make_job(["python", "run.py"]), make_profile(images={}))
+    # one line that names the field and the fix
+    assert "\n" not in finding.message
+    assert "default_images.cpu" in finding.message
+    assert "spikebatch image build --tag <registry>/spikebatch-runner:<version> --push" in finding.message
+    assert "put the default_images line it prints in the profile" in finding.message
+    [gpu] = evaluate_policy(make_job(["python", "run.py"], image_profile="gpu"), make_profile(images={}))
+    assert "default_images.gpu" in gpu.message
+    assert "spikebatch image build --gpu --tag <registry>/spikebatch-runner:<version>-gpu --push" in gpu.message
+
+
+@pytest.mark.parametrize("name", ["defaults", "nrp"])
+def test_builtin_cluster_profiles_block_a_job_without_image_with_the_fix(name):
+    from spikebatch.profiles import load_profile_from_name
+
+    profile = load_profile_from_name(name, env={})
+    job = make_job(["python", "run.py"], namespace=profile.namespace)
+    assert found(job, profile)["IMAGE_MISSING"] == BLOCK
+
+
+def test_a_local_backend_needs_no_image():
+    # The local backend runs the command with this machine's interpreter.
+    local = ClusterProfile(name="laptop", backend="local", storage_backend="local")
+    assert found(make_job(["python", "run.py"]), local) == {"POLICY_OK": PASS}
+
+
 # --- several rules at once, and the summary -------------------------------------------
 
 

@@ -21,6 +21,7 @@ from spikebatch.profiles import (
     user_profile_dirs,
 )
 from spikebatch.errors import ConfigError, ProfileNotFoundError
+from spikebatch.domain.models import PodSecuritySpec
 from spikebatch.models import ClusterProfile, PolicyConfig, ResourceSpec, StoragePathTemplates
 
 BUILTINS = ("defaults", "local", "nrp")
@@ -77,7 +78,24 @@ def test_each_builtin_loads_and_validates(name, env):
     assert isinstance(profile, ClusterProfile)
     assert profile.name == name
     assert profile.description  # a user listing profiles sees what each is for
-    assert profile.default_image_profile in profile.default_images
+    # No built-in names an image that does not exist: a user builds and names their own.
+    assert profile.default_images == {}
+    assert profile.default_image_profile == "cpu"
+    # Jobs run as the runner image's unprivileged user, on the pod network.
+    assert profile.pod_security == PodSecuritySpec()
+    assert profile.host_network is False and profile.automount_service_account_token is False
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_yaml_names_no_image_and_nothing_under_root(name):
+    import yaml
+
+    text = builtin_path(name).read_text()
+    data = yaml.safe_load(text)
+    assert "default_images" not in data
+    assert "/root" not in yaml.safe_dump(data)  # uid 1000 cannot traverse /root
+    if data["backend"] != "local":
+        assert "spikebatch image build --tag" in text  # the comment says how to get an image
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -91,7 +109,7 @@ def test_defaults_profile(env):
     assert profile.namespace == "default"
     assert profile.default_s3_prefix is None
     assert profile.region_name == "us-east-1"
-    assert set(profile.default_images) == {"cpu", "gpu"}
+    assert profile.default_images == {}
     assert profile.resources == ResourceSpec()
     assert profile.storage == StoragePathTemplates()
     assert profile.policy == PolicyConfig()
@@ -103,22 +121,23 @@ def test_local_profile_runs_without_a_cluster(env):
     assert profile.policy.warn_request_limit_mismatch is False
     assert profile.policy.max_interactive_gpus == 0
     assert profile.policy.block_sleep_infinity is True
+    assert profile.runs_containers is False  # so it needs no image
 
 
 def test_nrp_profile(env):
     profile = load_profile_from_name("nrp", env=env)
     assert profile.namespace == "braingeneers"
     assert profile.endpoint_url == "https://s3-west.nrp-nautilus.io"
-    assert all(image.startswith("gitlab-registry.nrp-nautilus.io/") for image in profile.default_images.values())
-    assert set(profile.default_images) == {"cpu", "gpu"}
+    assert profile.default_images == {}
     hook = profile.namespace_hooks["braingeneers"]
     assert hook.image_pull_policy == "Always"
+    # The S3 credentials only, where uid 1000 can read them (/root is 0700); no kubeconfig.
     assert {v.name: (v.secret_name, v.mount_path, v.read_only) for v in hook.required_volumes} == {
-        "prp-s3-credentials": ("prp-s3-credentials", "/root/.aws", True),
-        "kube-config": ("kube-config", "/root/.kube", True),
+        "prp-s3-credentials": ("prp-s3-credentials", "/var/run/secrets/spikebatch/s3", True),
     }
-    assert hook.env_defaults["AWS_SHARED_CREDENTIALS_FILE"] == "/root/.aws/credentials"
-    assert hook.env_defaults["KUBECONFIG"] == "/root/.kube/config"
+    assert hook.env_defaults["AWS_SHARED_CREDENTIALS_FILE"] == "/var/run/secrets/spikebatch/s3/credentials"
+    assert "KUBECONFIG" not in hook.env_defaults
+    assert profile.default_volumes == [] and profile.pod_security.run_as_user == 1000
     assert profile.policy.max_runtime_seconds == 1209600
     assert profile.policy.sleep_threshold_seconds == 600
     assert profile.policy.max_limit_request_ratio == 1.2
@@ -296,7 +315,8 @@ def test_extends_deep_merges_mappings_and_replaces_lists(env, xdg):
         "extends: nrp\n"
         "default_s3_prefix: s3://lab-bucket/spikebatch\n"
         "policy:\n  max_interactive_gpus: 4\n"
-        "default_images:\n  gpu: registry.example/lab-gpu:2\n"
+        "default_images:\n  cpu: registry.example/lab:2\n  gpu: registry.example/lab-gpu:2\n"
+        "pod_security:\n  run_as_user: 2000\n"
         "tolerations:\n  - {key: gpu, operator: Exists, effect: NoSchedule}\n",
     )
     profile = load_profile_from_name("lab", env=env)
@@ -308,9 +328,16 @@ def test_extends_deep_merges_mappings_and_replaces_lists(env, xdg):
     # mapping merged key by key
     assert profile.policy.max_interactive_gpus == 4
     assert profile.policy.max_runtime_seconds == nrp.policy.max_runtime_seconds
-    assert profile.default_images == {"cpu": nrp.default_images["cpu"], "gpu": "registry.example/lab-gpu:2"}
+    assert profile.default_images == {"cpu": "registry.example/lab:2", "gpu": "registry.example/lab-gpu:2"}
+    assert profile.pod_security == PodSecuritySpec(run_as_user=2000)  # the other ids kept
     # lists replaced
     assert profile.tolerations == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_a_profile_extending_another_can_turn_pod_security_off(env, xdg):
+    write(user_dir(xdg), "rootful.yaml", "extends: defaults\npod_security: null\nhost_network: true\n")
+    profile = load_profile_from_name("rootful", env=env)
+    assert profile.pod_security is None and profile.host_network is True
 
 
 def test_extends_chain(env, xdg):

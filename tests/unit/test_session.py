@@ -417,3 +417,15 @@ def test_wait_ends_when_the_report_between_two_watch_windows_is_terminal(store) 
     assert session.wait_for_completion("job-1", max_wait_seconds=30, on_state=seen.append,
                                        retry_initial_seconds=0.01) == "Failed"
     assert seen == [JobState.RUNNING, JobState.FAILED]
+
+
+def test_runner_scratch_is_sized_from_the_inputs(session, backend, script, tmp_path) -> None:
+    data = tmp_path / "big.bin"
+    data.write_bytes(b"\x00" * (5 * 1024 * 1024))
+    session.submit_workspace_job(workspace={}, script=str(script), job_spec={}, bundle_input_paths=[str(data)])
+    [job] = backend.applied
+    assert backend.dry_runs == backend.applied  # the sized manifest is the one admitted
+    limits = {v["name"]: v["emptyDir"].get("sizeLimit") for v in job["spec"]["template"]["spec"]["volumes"]}
+    # 3 x (5 MiB + the script and workspace bytes) + 1Gi, rounded up to Mi
+    assert limits["spikebatch-work"] == limits["spikebatch-tmp"] and limits["spikebatch-work"].endswith("Mi")
+    assert 1024 + 15 <= int(limits["spikebatch-work"][:-2]) <= 1024 + 16

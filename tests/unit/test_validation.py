@@ -122,7 +122,7 @@ def test_model_level_problem_names_its_model():
     ]
     assert validation_problems(
         {"volumes": [{"name": "v", "mount_path": "/a"}]}
-    ) == ["volumes[0]: volume 'v' needs exactly one of secret_name or pvc_name"]
+    ) == ["volumes[0]: volume 'v' needs exactly one of secret_name, pvc_name or empty_dir: true"]
 
 
 def test_top_level_problem_is_labelled_top_level():

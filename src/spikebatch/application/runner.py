@@ -8,7 +8,9 @@ a person or a log scraper can find: ``SPIKEBATCH_RESULT status=succeeded|failed 
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,27 @@ def check_work_root(work_root: Path) -> None:
             f"work folder {work_root} already holds {' and '.join(leftovers)} from an earlier run; "
             "give SPIKEBATCH_WORK_DIR an empty folder"
         )
+
+
+def prepare_work_root(given: Optional[str]) -> Path:
+    """The runner's work folder: ``given`` (SPIKEBATCH_WORK_DIR; made when missing and
+    checked by ``check_work_root``) or else a new temporary folder. A SpikebatchError
+    says so when it cannot be made or written: in a pod with a read-only root
+    filesystem only the pod's volumes are writable."""
+    fix = "point SPIKEBATCH_WORK_DIR at a writable folder (with a read-only root filesystem: a volume)"
+    try:
+        if given:
+            root = Path(given)
+            check_work_root(root)
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="spikebatch-run-"))
+    except OSError as exc:
+        what = f"the work folder {given}" if given else f"a work folder in {tempfile.gettempdir()}"
+        raise SpikebatchError(f"cannot create {what}: {exc.strerror or exc}; {fix}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise SpikebatchError(f"work folder {root} is not writable; {fix}")
+    return root
 
 
 def report_config_failure(message: str) -> int:

@@ -156,8 +156,6 @@ class RunSession:
         where = run_locations(self.storage_client, run_id)
         env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"],
                "SCRIPT_NAME": Path(script).name}
-        runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "workspace", env)
-        manifest = self._admit(runner_spec, job_name, run_id, "workspace")
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             ws_dir = Path(scratch) / WORKSPACE_DIR
             ws_dir.mkdir()
@@ -170,6 +168,10 @@ class RunSession:
                 bundle_input_paths=bundle_input_paths,
                 metadata=metadata,
             )
+            # The pod's scratch volumes are sized from the planned inputs; still
+            # nothing is uploaded before the cluster admits the Job.
+            runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "workspace", env, plan.total_bytes)
+            manifest = self._admit(runner_spec, job_name, run_id, "workspace")
             bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
         return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "workspace")
 
@@ -191,8 +193,6 @@ class RunSession:
         run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
         where = run_locations(self.storage_client, run_id)
         env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
-        runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "sorting", env)
-        manifest = self._admit(runner_spec, job_name, run_id, "sorting")
         plan = self._planner().plan_sorting(
             run_id=run_id,
             recording_paths=list(recording_paths),
@@ -200,6 +200,10 @@ class RunSession:
             sorter_config=resolved,
             metadata=metadata,
         )
+        # The pod's scratch volumes are sized from the planned inputs; still nothing
+        # is uploaded before the cluster admits the Job.
+        runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "sorting", env, plan.total_bytes)
+        manifest = self._admit(runner_spec, job_name, run_id, "sorting")
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
         return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "sorting")

@@ -24,8 +24,20 @@ def namespace_hook(job_spec: JobSpec, profile: ClusterProfile) -> Optional[Names
     return profile.namespace_hooks.get(target_namespace(job_spec, profile))
 
 
-def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    """The image that will run; a clear error when none can be had."""
+def image_build_hint(image_profile: str) -> str:
+    """How to get an image for ``image_profile``: build the runner image and name it in
+    the profile (``spikebatch image build`` prints the line to add)."""
+    gpu = image_profile == "gpu"
+    return (
+        f"build and push one with `spikebatch image build {'--gpu ' if gpu else ''}"
+        f"--tag <registry>/spikebatch-runner:<version>{'-gpu' if gpu else ''} --push` and put the "
+        f"default_images line it prints in the profile"
+    )
+
+
+def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> Optional[str]:
+    """The image that will run; a clear error when none can be had. None only for a
+    profile whose backend runs no images (the local backend) and a job naming none."""
     image_profile = job_spec.image_profile or profile.default_image_profile
     if not job_spec.container.image and profile.default_images and image_profile not in profile.default_images:
         raise ConfigError(
@@ -33,10 +45,10 @@ def resolve_image(job_spec: JobSpec, profile: ClusterProfile) -> str:
             f"use one of: {', '.join(sorted(profile.default_images))}"
         )
     image = effective_image(job_spec, profile)
-    if not image:
+    if not image and profile.runs_containers:
         raise ConfigError(
-            f"no container image: set container.image in the job config, pass --image, "
-            f"or define default_images.{image_profile} in profile {profile.name!r}"
+            f"no container image: profile {profile.name!r} has no default_images.{image_profile}; "
+            f"{image_build_hint(image_profile)} (or set container.image in the job config, or pass --image)"
         )
     return image
 

@@ -6,6 +6,12 @@ byte-identical when the YAML is parsed.
 
 The merged values (image, command, env, volumes, resources) come from ``effective``,
 which the policy engine shares, so policy judges exactly the job that is rendered.
+
+Least privilege, for every Job: its container never gains privileges and drops every
+capability; the pod runs as the profile's ``pod_security`` user (uid 1000 unless the
+profile says otherwise) and gets no service account token unless the profile asks.
+A JobSpec asking for a read-only root filesystem (the runner's jobs do) gets it, with
+its writable places on the emptyDir volumes it names.
 """
 
 from __future__ import annotations
@@ -69,22 +75,50 @@ def _volume_mounts(volumes: List[VolumeMountSpec]) -> List[Dict[str, Any]]:
     return mounts
 
 
-def _pod_volumes(volumes: List[VolumeMountSpec]) -> List[Dict[str, Any]]:
-    return [
-        {"name": v.name, "secret": {"secretName": v.secret_name}}
-        if v.secret_name
-        else {"name": v.name, "persistentVolumeClaim": {"claimName": v.pvc_name, "readOnly": v.read_only}}
-        for v in volumes
-    ]
+def _pod_volume(volume: VolumeMountSpec) -> Dict[str, Any]:
+    if volume.secret_name:
+        return {"name": volume.name, "secret": {"secretName": volume.secret_name}}
+    if volume.pvc_name:
+        return {"name": volume.name,
+                "persistentVolumeClaim": {"claimName": volume.pvc_name, "readOnly": volume.read_only}}
+    empty_dir: Dict[str, Any] = {"sizeLimit": volume.size_limit} if volume.size_limit else {}
+    return {"name": volume.name, "emptyDir": empty_dir}
+
+
+def _container_security(job_spec: JobSpec) -> Dict[str, Any]:
+    """What every container is denied: gaining privileges (setuid binaries, file
+    capabilities) and every Linux capability; plus a read-only image filesystem when
+    the JobSpec asks for one (the runner's jobs do)."""
+    context: Dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    if job_spec.container.read_only_root_filesystem:
+        context["readOnlyRootFilesystem"] = True
+    return context
+
+
+def _pod_security(profile: ClusterProfile) -> Dict[str, Any]:
+    """The pod's securityContext from the profile's pod_security (empty when null)."""
+    security = profile.pod_security
+    if security is None:
+        return {}
+    context: Dict[str, Any] = {}
+    if security.run_as_non_root:
+        context["runAsNonRoot"] = True
+    for key, value in (("runAsUser", security.run_as_user), ("runAsGroup", security.run_as_group),
+                       ("fsGroup", security.fs_group)):
+        if value is not None:
+            context[key] = value
+    return context
 
 
 def _container(job_spec: JobSpec, profile: ClusterProfile, volumes: List[VolumeMountSpec]) -> Dict[str, Any]:
-    """The Job's one container: image, command, args, env, resources, mounts."""
-    container: Dict[str, Any] = {
-        "name": CONTAINER_NAME,
-        "image": resolve_image(job_spec, profile),
-        "imagePullPolicy": effective_pull_policy(job_spec, profile),
-    }
+    """The Job's one container: image, command, args, env, resources, mounts, security."""
+    container: Dict[str, Any] = {"name": CONTAINER_NAME}
+    image = resolve_image(job_spec, profile)
+    if image:  # None only for a backend that runs no images (the local one)
+        container["image"] = image
+    container["imagePullPolicy"] = effective_pull_policy(job_spec, profile)
+    if job_spec.container.working_dir:
+        container["workingDir"] = job_spec.container.working_dir
     command = effective_command(job_spec, profile)
     if command:
         container["command"] = command
@@ -96,13 +130,27 @@ def _container(job_spec: JobSpec, profile: ClusterProfile, volumes: List[VolumeM
     container["resources"] = _resources_block(job_spec, profile)
     if volumes:
         container["volumeMounts"] = _volume_mounts(volumes)
+    container["securityContext"] = _container_security(job_spec)
+    # A failed container's status then carries the tail of its log (at most 2 KiB): the
+    # exception line a user needs is in `job-status` without digging through logs.
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"
     return container
 
 
 def _pod_spec(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, Any]:
     """The pod template's spec: the container plus where and how the pod may run."""
     volumes = effective_volumes(job_spec, profile)
-    pod_spec: Dict[str, Any] = {"restartPolicy": "Never", "containers": [_container(job_spec, profile, volumes)]}
+    pod_spec: Dict[str, Any] = {"restartPolicy": "Never"}
+    if profile.host_network:
+        # Without ClusterFirstWithHostNet a hostNetwork pod resolves names with the
+        # node's resolver and cannot find cluster services.
+        pod_spec["hostNetwork"] = True
+        pod_spec["dnsPolicy"] = "ClusterFirstWithHostNet"
+    pod_spec["automountServiceAccountToken"] = profile.automount_service_account_token
+    security = _pod_security(profile)
+    if security:
+        pod_spec["securityContext"] = security
+    pod_spec["containers"] = [_container(job_spec, profile, volumes)]
     node_selector = dict(effective_resources(job_spec, profile).node_selector)
     if node_selector:
         pod_spec["nodeSelector"] = node_selector
@@ -113,7 +161,7 @@ def _pod_spec(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, Any]:
     if profile.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": name} for name in profile.image_pull_secrets]
     if volumes:
-        pod_spec["volumes"] = _pod_volumes(volumes)
+        pod_spec["volumes"] = [_pod_volume(v) for v in volumes]
     return pod_spec
 
 

@@ -27,6 +27,9 @@ from .storage_paths import StoragePathTemplates
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 BackendName = Literal["kubernetes", "kubectl", "local"]
+#: The backends that run a Job's container image; the local backend runs the command
+#: with this machine's interpreter instead, so its jobs need no image.
+CONTAINER_BACKENDS = ("kubernetes", "kubectl")
 StorageBackendName = Literal["boto3", "minio", "local"]
 
 #: Used with fullmatch: "$" would also match before a trailing newline.
@@ -42,6 +45,12 @@ def _check_namespace(value: str, what: str = "namespace") -> str:
 def _check_dns_subdomain(value: str, what: str) -> str:
     if not is_dns_subdomain(value):
         raise ValueError(f"{what} {value!r} must be a lower-case DNS subdomain")
+    return value
+
+
+def _check_absolute(value: Optional[str], what: str) -> Optional[str]:
+    if value is not None and not value.startswith("/"):
+        raise ValueError(f"{what} {value!r} must be an absolute path")
     return value
 
 
@@ -100,6 +109,13 @@ class ContainerSpec(_Model):
     command: List[str] = Field(default_factory=list)
     args: List[str] = Field(default_factory=list)
     env: EnvMap = Field(default_factory=dict)
+    #: The container's working directory (``workingDir``); None: the image's.
+    working_dir: Optional[str] = None
+    #: Mount the image's filesystem read-only (``readOnlyRootFilesystem``): the job then
+    #: writes only into its volumes. spikebatch sets it for its runner jobs, whose
+    #: writable places are emptyDir volumes; a prepared job keeps a writable root
+    #: unless its config asks otherwise.
+    read_only_root_filesystem: bool = False
 
     @field_validator("image")
     @classmethod
@@ -107,6 +123,11 @@ class ContainerSpec(_Model):
         if value is not None and (not value.strip() or any(c.isspace() for c in value)):
             raise ValueError(f"image {value!r} must be a non-empty reference without spaces")
         return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, value: Optional[str]) -> Optional[str]:
+        return _check_absolute(value, "working_dir")
 
 
 
@@ -147,14 +168,29 @@ class ResourceSpec(_Model):
 
 
 class VolumeMountSpec(_Model):
-    """Pod volume + mount target information (a secret or a PVC)."""
+    """Pod volume + mount target information (a secret, a PVC or an emptyDir)."""
 
     name: str
     mount_path: str
     sub_path: Optional[str] = None
     secret_name: Optional[str] = None
     pvc_name: Optional[str] = None
+    #: Read-only unless said otherwise; an empty_dir volume is writable unless said otherwise.
     read_only: bool = True
+    #: Scratch space that lives as long as the pod (an ``emptyDir`` volume).
+    empty_dir: bool = False
+    #: empty_dir only: the most it may hold (``sizeLimit``, e.g. "10Gi"); the kubelet
+    #: evicts a pod whose scratch grows past it. None: bounded only by the node's disk.
+    size_limit: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scratch_is_writable(cls, data: Any) -> Any:
+        # Scratch nobody can write is of no use: an empty_dir volume that does not set
+        # read_only is mounted read-write.
+        if isinstance(data, dict) and data.get("empty_dir") is True and "read_only" not in data:
+            return {**data, "read_only": False}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -180,11 +216,53 @@ class VolumeMountSpec(_Model):
     def _pvc_name(cls, value: Optional[str]) -> Optional[str]:
         return None if value is None else _check_dns_subdomain(value, "PVC name")
 
+    @field_validator("size_limit", mode="before")
+    @classmethod
+    def _size_limit(cls, value: Any) -> Optional[str]:
+        if value is None:
+            return None
+        try:
+            return memory_quantity(str(value))
+        except ValueError as exc:
+            raise ValueError(f"size_limit: {exc}") from None
+
     @model_validator(mode="after")
     def _one_source(self) -> "VolumeMountSpec":
-        if (self.secret_name is None) == (self.pvc_name is None):
+        sources = [self.secret_name is not None, self.pvc_name is not None, self.empty_dir]
+        if sum(sources) != 1:
             raise ValueError(
-                f"volume {self.name!r} needs exactly one of secret_name or pvc_name"
+                f"volume {self.name!r} needs exactly one of secret_name, pvc_name or empty_dir: true"
+            )
+        if self.size_limit is not None and not self.empty_dir:
+            raise ValueError(f"volume {self.name!r}: size_limit applies to empty_dir volumes only")
+        if self.empty_dir and self.read_only:
+            raise ValueError(
+                f"volume {self.name!r} is empty_dir scratch space mounted read-only, so nothing "
+                "could ever be in it; drop read_only: true"
+            )
+        return self
+
+
+class PodSecuritySpec(_Model):
+    """The pod-level ``securityContext`` of a profile's jobs: who the job runs as.
+
+    The defaults match the runner image's unprivileged user (uid/gid 1000); ``fs_group``
+    makes mounted volumes group-accessible to it. A profile whose images need root sets
+    ``pod_security: null``; every container still runs without privilege escalation and
+    with all capabilities dropped.
+    """
+
+    run_as_user: Optional[int] = Field(default=1000, ge=0)
+    run_as_group: Optional[int] = Field(default=1000, ge=0)
+    fs_group: Optional[int] = Field(default=1000, ge=0)
+    run_as_non_root: bool = True
+
+    @model_validator(mode="after")
+    def _non_root_is_not_root(self) -> "PodSecuritySpec":
+        if self.run_as_non_root and self.run_as_user == 0:
+            raise ValueError(
+                "run_as_user 0 is root but run_as_non_root is true, so no pod could start; "
+                "for an image that needs root set pod_security: null"
             )
         return self
 
@@ -319,6 +397,22 @@ class ClusterProfile(_Model):
     #: Default resources; fields a JobSpec sets explicitly take precedence.
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     image_pull_secrets: List[str] = Field(default_factory=list)
+    #: Run job pods in the node's network namespace (``hostNetwork``, with
+    #: ``dnsPolicy: ClusterFirstWithHostNet``). For test clusters whose services
+    #: listen on the node's loopback; a shared cluster rarely allows it.
+    host_network: bool = False
+    #: Who job pods run as; None (``pod_security: null``) leaves it to the image, for
+    #: images that need root.
+    pod_security: Optional[PodSecuritySpec] = Field(default_factory=PodSecuritySpec)
+    #: Mount the namespace's service account token into job pods. A job talks to S3,
+    #: not to the Kubernetes API, so by default it gets no API credentials.
+    automount_service_account_token: bool = False
+
+    @property
+    def runs_containers(self) -> bool:
+        """Whether this profile's backend runs the job's image (the local backend runs
+        the command with this machine's interpreter and needs none)."""
+        return self.backend in CONTAINER_BACKENDS
 
     @field_validator("namespace")
     @classmethod

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .effective import effective_argv, effective_image, effective_resources
+from .effective import effective_argv, effective_image, effective_resources, image_build_hint
 from .models import ClusterProfile, JobSpec, ResourceSpec
 from .quantity import parse_quantity
 
@@ -341,10 +341,12 @@ def _image_tag(image: str) -> Optional[str]:
 def _image_findings(job_spec: JobSpec, profile: ClusterProfile, gpus: int) -> List[PolicyFinding]:
     image = effective_image(job_spec, profile)
     if not image:
+        if not profile.runs_containers:
+            return []  # the local backend runs the command with this interpreter, no image
         key = job_spec.image_profile or profile.default_image_profile
         return [PolicyFinding(IMAGE_MISSING, BLOCK, (
             f"no container image: container.image is unset and profile {profile.name!r} has no "
-            f"default_images.{key}; set container.image or add that default image"))]
+            f"default_images.{key}; {image_build_hint(key)} (or set container.image)"))]
     findings: List[PolicyFinding] = []
     cpu_image, gpu_image = profile.default_images.get("cpu"), profile.default_images.get("gpu")
     if cpu_image != gpu_image:  # one image for both profiles says nothing about GPUs

@@ -11,6 +11,10 @@ MODE is ``workspace`` (run the user's script against the workspace) or ``sorting
   SPIKEBATCH_STORAGE_ROOT               the local store's folder, when they are file://
   SPIKEBATCH_WORK_DIR                   scratch folder (default: a temporary one)
 
+In a cluster the rendered Job gives the runner a read-only root filesystem: the work
+folder and /tmp (also HOME and the working directory) are its only writable places,
+each an emptyDir volume (see ``spikebatch.application.submission``).
+
 The local backend runs this same program as a subprocess, so a laptop run and a
 cluster run take one code path. Exit codes and the last line it prints are described
 in ``spikebatch.application.runner``.
@@ -20,11 +24,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import List, Optional
 
-from ..application.runner import MODES, check_work_root, report_config_failure, run_in_job, settings_from_env
+from ..application.runner import MODES, prepare_work_root, report_config_failure, run_in_job, settings_from_env
 from ..container import in_job_adapters
 from ..domain.errors import SpikebatchError
 
@@ -33,16 +35,12 @@ def run(mode: str) -> int:
     if mode not in MODES:
         print(f"usage: python -m spikebatch.entrypoints.runner {{{'|'.join(MODES)}}}", file=sys.stderr)
         return 2
-    given = os.environ.get("SPIKEBATCH_WORK_DIR") or None
     try:
         settings = settings_from_env(mode, os.environ)
         adapters = in_job_adapters(settings.input_uri, os.environ)
-        if given:
-            check_work_root(Path(given))
+        work_root = prepare_work_root(os.environ.get("SPIKEBATCH_WORK_DIR") or None)
     except SpikebatchError as exc:
         return report_config_failure(exc.message)
-    work_root = Path(given) if given else Path(tempfile.mkdtemp(prefix="spikebatch-run-"))
-    work_root.mkdir(parents=True, exist_ok=True)
     return run_in_job(settings, adapters, work_root)
 
 

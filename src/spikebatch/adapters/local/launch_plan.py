@@ -70,8 +70,6 @@ def job_field_causes(body: Mapping[str, Any]) -> list[str]:
         elif not is_rfc1123_label(str(cname)):
             causes.append(f"{POD_SPEC}.containers[{i}].name: Invalid value: {cname!r}: a lowercase "
                           "RFC 1123 label must consist of lower case alphanumeric characters or '-'")
-        if not c.get("image"):
-            causes.append(f"{POD_SPEC}.containers[{i}].image: Required value")
     return causes
 
 
