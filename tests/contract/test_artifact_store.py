@@ -1,7 +1,8 @@
 """ArtifactStore contract: every adapter (local, boto3, minio) behaves the same.
 
-The S3 adapters run against the real MinIO of the test environment; the effects are
-checked through an independent client (see conftest.py).
+The S3 adapters run against the real MinIO of the test environment -- the binary and the
+same binary in a container started by testcontainers through podman's Docker API -- and
+the effects are checked through an independent client (see conftest.py).
 """
 
 from __future__ import annotations
@@ -64,6 +65,53 @@ def cancel_after(limit: int, exc: type[BaseException] = Cancelled):
         if done >= limit:
             raise exc()
     return callback
+
+
+# --- the MinIO the S3 cases run against ------------------------------------------------
+# Every S3 case runs against the MinIO binary of the test cache (ids boto3, minio) and
+# against the same binary in a container started by testcontainers through podman's
+# Docker API (ids boto3-container, minio-container; tests/infra/container_services.py).
+# The values are the adapter names conftest's fixtures know; the s3_service mark picks
+# the server (minio_server below), so conftest's store_env / s3_env build the case.
+def _on_container(adapter: str):
+    return pytest.param(adapter, id=f"{adapter}-container",
+                        marks=[pytest.mark.integration, pytest.mark.s3_service("container")])
+
+
+_LOCAL_CASE = pytest.param("local", id="local")
+_BINARY_S3_CASES = [pytest.param("boto3", id="boto3", marks=pytest.mark.integration),
+                    pytest.param("minio", id="minio", marks=pytest.mark.integration)]
+_S3_CASES = [*_BINARY_S3_CASES, _on_container("boto3"), _on_container("minio")]
+
+
+@pytest.fixture(params=[_LOCAL_CASE, *_S3_CASES])
+def store_env(store_env):
+    """conftest's ``store_env`` (it receives the same param), over the cases above."""
+    return store_env
+
+
+@pytest.fixture(params=_S3_CASES)
+def s3_env(s3_env):
+    """conftest's ``s3_env`` (it receives the same param), over the cases above."""
+    return s3_env
+
+
+@pytest.fixture
+def minio_server(request):
+    """The session MinIO, or the container one for a case marked s3_service("container");
+    conftest asks for ``minio_server`` (and ``s3_bucket`` makes its bucket on it)."""
+    mark = request.node.get_closest_marker("s3_service")
+    if mark is not None and mark.args == ("container",):
+        return request.getfixturevalue("minio_container")
+    return request.getfixturevalue("minio_server")  # the overridden one: infra.pytest_plugin's
+
+
+def test_each_s3_case_runs_against_the_minio_it_names(s3_env, request) -> None:
+    from infra.container_services import ContainerMinioServer
+
+    in_container = request.node.get_closest_marker("s3_service") is not None
+    assert isinstance(s3_env.server, ContainerMinioServer) == in_container
+    assert s3_env.inspect.client.meta.endpoint_url == s3_env.server.endpoint_url
 
 
 # --- layout and URIs -------------------------------------------------------------------
@@ -252,7 +300,10 @@ def test_download_is_atomic(store_env) -> None:
     assert sorted(os.listdir(folder)) == ["big.bin"]
 
 
+# The 1 GiB case measures the adapters' memory, not the server: it runs against the
+# binary MinIO only (the container one would add ~35 s for nothing new).
 @pytest.mark.large
+@pytest.mark.parametrize("store_env", [_LOCAL_CASE, *_BINARY_S3_CASES], indirect=True)
 def test_one_gib_round_trip_streams_in_flat_memory(store_env) -> None:
     store = store_env.store()
     src = store_env.tmp / "recording.dat"

@@ -2,7 +2,8 @@
 
 * :class:`MinioServer` -- a MinIO server with generated root credentials.
 * :class:`KubeCluster` -- etcd + kube-apiserver + kube-controller-manager +
-  kube-scheduler + kwok (one simulated node), generated certificates, static
+  kube-scheduler + kwok (one simulated node), generated certificates (the CA stays
+  available as ``KubeCluster.ca`` so a real kubelet can join, see ``real_node.py``), static
   tokens (an admin in ``system:masters`` and a user limited by RBAC to Jobs,
   Pods and pods/log in one namespace), kwok stages (pods of Jobs succeed; a pod
   labelled with :attr:`KubeCluster.fail_label` fails) and pod logs served
@@ -19,6 +20,7 @@ By hand (from the repository root)::
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import secrets
 import shutil
@@ -28,9 +30,13 @@ import uuid
 from pathlib import Path
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import build_testenv
-from .certs import CertificateAuthority, service_account_keys
+from .certs import CertificateAuthority, _now, _write_cert, _write_key, service_account_keys
 from .processes import ManagedProcess, StartupError, free_port, http_ok, wait_until
 
 LOOPBACK = "127.0.0.1"
@@ -176,6 +182,34 @@ USER_NAME = "spikebatch-user"
 ADMIN_NAME = "spikebatch-admin"
 
 
+def issue_identity(ca: CertificateAuthority, filename: str, common_name: str, *,
+                   organizations: tuple[str, ...] = (), dns: tuple[str, ...] = (),
+                   ips: tuple[str, ...] = (), client: bool = True, server: bool = False) -> tuple[Path, Path]:
+    """A certificate from ``ca`` with subject CN=common_name, O=organizations (Kubernetes
+    reads user name and groups from them) written as ``<ca dir>/<filename>.crt/.key``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+    subject.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    usages = ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else []) + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(subject)).issuer_name(ca.cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(_now()).not_valid_after(_now() + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+    )
+    sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca.key, hashes.SHA256())
+    cert_path, key_path = ca.dir / f"{filename}.crt", ca.dir / f"{filename}.key"
+    _write_cert(cert, cert_path)
+    _write_key(key, key_path)
+    return cert_path, key_path
+
+
 def _rfc3339nano(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond * 1000:09d}Z"
 
@@ -214,6 +248,7 @@ class KubeCluster:
         self.pending_node_selector: dict[str, str] | None = {"spikebatch.test/no-such-node": "true"}
         self.version: str | None = _versions()["KUBERNETES_VERSION"]
         self.ca_file: str | None = None
+        self.ca: CertificateAuthority | None = None  # the cluster CA (None for an external cluster)
         self.admin_token: str | None = None
         self.user_token: str | None = None
         self.external = False
@@ -269,12 +304,16 @@ class KubeCluster:
         bins = binaries_dir()
         run = self.run_dir = _run_dir("kube")
         pki = run / "pki"
-        ca = CertificateAuthority(pki)
+        ca = self.ca = CertificateAuthority(pki)
         self.ca_file = str(ca.cert_path)
         api_crt, api_key = ca.issue("kube-apiserver", ips=[LOOPBACK, "10.96.0.1"],
                                     dns=["localhost", "kubernetes", "kubernetes.default",
                                          "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"])
         kwok_crt, kwok_key = ca.issue("kwok-node", ips=[LOOPBACK], dns=["localhost", self.node_name])
+        # kube-apiserver -> kubelet (logs, exec): a client the kubelets' webhook authorizer
+        # lets through (system:masters); the kubelets' serving certs are checked against our CA.
+        kubelet_client_crt, kubelet_client_key = issue_identity(
+            ca, "apiserver-kubelet-client", "kube-apiserver-kubelet-client", organizations=("system:masters",))
         sa_key, sa_pub = service_account_keys(pki)
 
         self.admin_token, self.user_token = secrets.token_hex(24), secrets.token_hex(24)
@@ -318,7 +357,13 @@ class KubeCluster:
             f"--tls-cert-file={api_crt}", f"--tls-private-key-file={api_key}",
             f"--client-ca-file={ca.cert_path}",
             f"--token-auth-file={tokens}",
-            "--authorization-mode=RBAC",
+            # Node: a real kubelet (CN=system:node:<name>, O=system:nodes, see real_node.py)
+            # gets exactly its pods' secrets/configmaps/tokens; NodeRestriction keeps it to its
+            # own Node object. Nothing changes for kwok (it uses the admin kubeconfig).
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={kubelet_client_crt}", f"--kubelet-client-key={kubelet_client_key}",
+            f"--kubelet-certificate-authority={ca.cert_path}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
             "--service-cluster-ip-range=10.96.0.0/16",
@@ -544,25 +589,41 @@ class KubeCluster:
         return f"KubeCluster({self.server!r}, external={self.external})"
 
 
-def main() -> int:  # pragma: no cover - manual bring-up
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual bring-up
+    import argparse
     import signal as _signal
 
-    miss = build_testenv.missing_components()
+    ap = argparse.ArgumentParser(description="start MinIO and the test control plane by hand; Ctrl-C stops")
+    ap.add_argument("--real-node", action="store_true", help="also start the real kubelet node (needs root)")
+    args = ap.parse_args(argv)
+    wanted = MinioServer.COMPONENTS + KubeCluster.COMPONENTS + (build_testenv.NODE_COMPONENTS if args.real_node else ())
+    miss = build_testenv.missing_components(components=wanted)
     if miss:
         print(f"missing: {', '.join(miss)}; run `python tests/infra/build_testenv.py` first")
         return 1
     t = time.monotonic()
     minio = MinioServer().start()
     kube = KubeCluster().start()
-    print(f"started in {time.monotonic() - t:.1f} s  {kube.timings}")
-    print(f"MinIO  {minio.endpoint_url}  access={minio.access_key} secret={minio.secret_key}")
-    print(f"kube   {kube.server}\n  admin: {kube.admin_kubeconfig}\n  user:  {kube.user_kubeconfig} "
-          f"(namespace {kube.user_namespace})\nCtrl-C to stop.")
+    node = None
     try:
+        if args.real_node:
+            from .real_node import RealNode
+
+            node = RealNode(kube).start()
+        print(f"started in {time.monotonic() - t:.1f} s  {kube.timings}")
+        print(f"MinIO  {minio.endpoint_url}  access={minio.access_key} secret={minio.secret_key}")
+        print(f"kube   {kube.server}\n  admin: {kube.admin_kubeconfig}\n  user:  {kube.user_kubeconfig} "
+              f"(namespace {kube.user_namespace})")
+        if node is not None:
+            print(f"node   {node.name} (kubelet log {node.kubelet_log}; containerd socket {node.containerd_socket}) "
+                  f"{node.timings}")
+        print("Ctrl-C to stop.")
         _signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
+        if node is not None:
+            node.stop()
         kube.stop()
         minio.stop()
     return 0
