@@ -28,6 +28,7 @@ from .domain.models import ClusterProfile
 
 if TYPE_CHECKING:
     from .domain.models import JobSpec
+    from .ports.images import ImageEngine, RunnerBuildContext
     from .ports.records import RunRecords
     from .session import RunSession
 
@@ -246,6 +247,33 @@ def default_named_adapters() -> tuple[list, Callable[[str], Any]]:
     """(workspace codecs, sorter by name) for a session built by hand from adapters."""
     named = NamedAdapters()
     return named.workspace_codecs(), named.sorter_by_name()
+
+
+class ImageTools(containers.DeclarativeContainer):
+    """The runner image: its build context (from this spikebatch) and the container
+    engine that builds it, by name or, when none is named, the first that answers."""
+
+    engine = providers.Aggregate(
+        docker=providers.Factory(_lazy("images.docker_cli:DockerEngine")),
+        podman=providers.Factory(_lazy("images.podman_cli:PodmanEngine")),
+    )
+    engine_answering = providers.Object(_lazy("images.engine_choice:engine_answering"))
+    runner_build_context = providers.Factory(_lazy("images.build_context:RunnerBuildContext"))
+
+
+#: The image tools of this process (override its providers to substitute them).
+IMAGE_TOOLS = ImageTools()
+
+
+def image_engine(name: Optional[str] = None) -> "ImageEngine":
+    """The engine called ``name`` (docker | podman), or the one that answers."""
+    chosen = name or IMAGE_TOOLS.engine_answering()()
+    return _chooser(IMAGE_TOOLS.engine, "container engine (--engine)", "use docker or podman")(chosen)
+
+
+def runner_build_context() -> "RunnerBuildContext":
+    """The runner image's build context for the spikebatch that is running."""
+    return IMAGE_TOOLS.runner_build_context()
 
 
 class InJob(containers.DeclarativeContainer):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import build_testenv
-from .podman import BASE_IMAGE, PodmanError, ensure_base_image, podman_env, save_oci_archive
+from .podman import BASE_IMAGE, PodmanError, ensure_base_image, podman, podman_env, save_oci_archive
 
 TAG = "localhost/spikebatch-runner:test"
 #: The host's CA bundle: this machine's package-index traffic is re-signed by a proxy
@@ -128,6 +128,9 @@ def ensure_runner_image(log: Optional[Callable[[str], None]] = None) -> RunnerIm
         save_started = time.monotonic()
         save_oci_archive(TAG, archive)
         id_file.write_text(image_id + "\n")
+        if saved_id:
+            # The previous build, now untagged: its own layers (the package's) go.
+            podman("rmi", saved_id, check=False)
         log(f"runner image {TAG}: built in {seconds:.1f} s ({image_id[7:19]}); saved {archive.name} "
             f"({archive.stat().st_size / 1e6:.0f} MB) in {time.monotonic() - save_started:.1f} s")
     return RunnerImage(tag=TAG, archive=archive, image_id=image_id, build_seconds=seconds)
