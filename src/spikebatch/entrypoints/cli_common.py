@@ -235,12 +235,13 @@ def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bo
         if not sep or not key:
             raise ConfigError(f"{option} {item!r} must look like key=value")
         if yaml_values:
-            import yaml
+            from ..domain.documents import parse_yaml_text
 
-            try:
-                parsed[key] = yaml.safe_load(value) if value.strip() else None
-            except yaml.YAMLError:
-                raise ConfigError(f"{option} {item!r}: the value is not valid YAML; quote it") from None
+            # Within the size, nesting and alias limits of every YAML spikebatch reads:
+            # a small value must not expand to millions of nodes.
+            shown = key if len(key) <= 60 else key[:60] + "..."
+            parsed[key] = parse_yaml_text(value, f"{option} {shown}",
+                                          syntax_fix="the value is not valid YAML; quote it") if value.strip() else None
         else:
             parsed[key] = value
     return parsed

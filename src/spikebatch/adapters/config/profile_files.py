@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ...domain.errors import ConfigError, JobSpecValidationError, ProfileNotFoundError
 from ...domain.models import ClusterProfile
 from ...domain.validation import validate_model
-from .yaml_reader import parse_yaml
+from .yaml_reader import parse_yaml, read_user_text
 
 PROFILE_PATH_ENV = "SPIKEBATCH_PROFILE_PATH"
 _SUFFIXES = (".yaml", ".yml")
@@ -77,7 +77,7 @@ def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str]:
         for suffix in _SUFFIXES:
             path = folder / f"{name}{suffix}"
             if path.is_file():
-                return path.read_text(encoding="utf-8"), str(path), _file_identity(path)
+                return read_user_text(path, str(path)), str(path), _file_identity(path)
     for suffix in _SUFFIXES:
         entry = _builtin_dir() / f"{name}{suffix}"
         if entry.is_file():
@@ -132,7 +132,7 @@ def load_cluster_profile(path: str | os.PathLike, env: Optional[Dict[str, str]] 
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"profile file {str(file)!r} does not exist; check the --profile-file path")
-    data = _read_yaml(file.read_text(encoding="utf-8"), str(file))
+    data = _read_yaml(read_user_text(file, str(file)), str(file))
     seen = ((_file_identity(file), file.stem),)
     return _to_profile(_resolve(data, str(file), env, seen), str(file), file.stem)
 

@@ -8,9 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from ...domain.errors import InvalidManifestError, NamespaceMismatchError
+from ...domain.documents import MANIFEST_LIMITS, parse_yaml_documents
+from ...domain.errors import ConfigError, InvalidManifestError, NamespaceMismatchError
 from ...ports.backend import ManifestInput
 
 
@@ -22,8 +21,9 @@ def load_manifest(manifest: ManifestInput) -> dict[str, Any]:
         path = Path(manifest).expanduser()
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidManifestError(f"cannot read manifest file {str(path)!r}: {exc.strerror or exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else f"not UTF-8 text ({exc.reason} at offset {exc.start})"
+            raise InvalidManifestError(f"cannot read manifest file {str(path)!r}: {reason or exc}") from exc
         source = str(path)
     elif isinstance(manifest, str):
         text, source = manifest, "manifest text"
@@ -31,11 +31,10 @@ def load_manifest(manifest: ManifestInput) -> dict[str, Any]:
         raise InvalidManifestError(
             f"a manifest must be YAML text, a path or a dict, not {type(manifest).__name__}")
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise InvalidManifestError(f"{source} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from exc
+        # Within the size, nesting and alias limits of every YAML spikebatch reads.
+        docs = [d for d in parse_yaml_documents(text, source, limits=MANIFEST_LIMITS) if d is not None]
+    except ConfigError as exc:
+        raise InvalidManifestError(exc.message) from None
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise InvalidManifestError(f"{source} must hold exactly one Job object (found {len(docs)} documents)")
     return docs[0]

@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
+from ...domain.documents import JSON_INDEX_LIMITS, check_document_size, parse_json_text
 from ...domain.errors import ConfigError, SpikebatchError, UnsafePathError
 from ..files.atomic import atomic_path, write_text_atomically
 from ..files.path_guard import safe_local_path
@@ -39,6 +40,8 @@ INDEX_NAME = "spikebatch-workspace.json"
 ITEMS_DIR = "items"
 FORMAT = "spikebatch-directory-workspace"
 FORMAT_VERSION = 1
+#: The latest time an index may carry (year 9999): an int beyond it may not even fit a float.
+_LATEST_SECONDS = 253_402_300_800
 
 
 def is_directory_workspace(path: Any) -> bool:
@@ -288,10 +291,7 @@ class DirectoryWorkspace:
         write_text_atomically(self.path / INDEX_NAME, json.dumps(document, indent=1, ensure_ascii=False))
 
     def _load_index(self, index_path: Path) -> None:
-        try:
-            document = json.loads(index_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SpikebatchError(f"{index_path} is not a readable workspace index: {exc}") from exc
+        document = _read_index(index_path)
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise SpikebatchError(f"{index_path} is not a spikebatch directory workspace index")
         if document.get("version") != FORMAT_VERSION:
@@ -304,17 +304,46 @@ class DirectoryWorkspace:
             # Folder and file names come from a file that may have travelled: re-check them.
             if not isinstance(v, dict) or not isinstance(v.get("items"), dict):
                 raise SpikebatchError(f"{index_path}: namespace {ns!r} is malformed")
-            values.check_name(v.get("dir"), f"folder of namespace {ns!r}")
+            _check_indexed_name(index_path, v.get("dir"), f"folder of namespace {ns!r}")
             for key, entry in v["items"].items():
                 if not isinstance(entry, dict):
                     raise SpikebatchError(f"{index_path}: item ({ns!r}, {key!r}) is malformed")
-                values.check_name(entry.get("stem"), f"file of item ({ns!r}, {key!r})")
-                if entry.get("kind") not in values.EXTENSIONS:
-                    raise SpikebatchError(f"{index_path}: item ({ns!r}, {key!r}) has unknown kind {entry.get('kind')!r}")
+                _check_indexed_name(index_path, entry.get("stem"), f"file of item ({ns!r}, {key!r})")
+                kind = entry.get("kind")
+                if not isinstance(kind, str) or kind not in values.EXTENSIONS:
+                    raise SpikebatchError(f"{index_path}: item ({ns!r}, {key!r}) has unknown kind {kind!r}")
+        created_at = document.get("created_at")
+        if created_at is not None and (isinstance(created_at, bool) or not isinstance(created_at, (int, float))
+                                       or abs(created_at) > _LATEST_SECONDS):
+            raise SpikebatchError(f"{index_path}: 'created_at' must be a time in seconds since the epoch")
         self.workspace_id = str(document.get("workspace_id") or uuid.uuid4())
         self.name = document.get("name")
-        self.created_at = float(document.get("created_at") or time.time())
+        self.created_at = float(created_at or time.time())
         self._namespaces = namespaces
+
+
+def _check_indexed_name(index_path: Path, value: Any, what: str) -> None:
+    """values.check_name for a name read from the index, naming the index."""
+    try:
+        values.check_name(value, what)
+    except UnsafePathError as exc:
+        raise UnsafePathError(f"{index_path}: {exc.message}") from None
+
+
+def _read_index(index_path: Path) -> Any:
+    """The index document, read and decoded within the JSON index limits (size,
+    nesting, integer digits): a workspace may have travelled, and its index is input."""
+    source = f"{index_path} (not a readable workspace index)"
+    limit = JSON_INDEX_LIMITS.max_bytes
+    with open(index_path, "rb") as fh:
+        data = fh.read() if limit is None else fh.read(limit + 1)
+    check_document_size(len(data), source, JSON_INDEX_LIMITS, "JSON")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+                          "restore the index from a good copy of the workspace") from None
+    return parse_json_text(text, source)
 
 
 class DirectoryWorkspaceCodec:
