@@ -285,6 +285,59 @@ def test_download_can_demand_the_content_the_caller_expects(store_env) -> None:
     assert not (store_env.tmp / "bad.bin").exists()
 
 
+def test_read_only_download_of_a_blob_links_the_local_object_instead_of_copying(store_env) -> None:
+    # What the runner asks for a recording: the file is only read. A remote store writes
+    # a copy; the local store places its own object without writing its bytes again.
+    store = store_env.store()
+    src = random_file(store_env.tmp / "rec.raw", 4 * MiB)
+    digest = sha256_of(src)
+    uri = store.put_blob(src)
+    work = store_env.tmp / "work" / "recordings"
+
+    placed = store.download_file(s3_uri=uri, local_path=work / "rec.raw", expected_sha256=digest, read_only=True)
+
+    assert placed == work / "rec.raw" and sha256_of(placed) == digest
+    if store_env.adapter == "local":
+        stored = Path(uri.removeprefix("file://"))
+        assert placed.is_symlink() or os.stat(placed).st_ino == os.stat(stored).st_ino  # not a copy
+        assert stored.stat().st_mode & 0o222 == 0  # a blob never changes: nobody may write it
+        assert sorted(os.listdir(work)) == ["rec.raw"]  # no temporary file left
+    placed.unlink()  # what removing the job's work folder does
+    assert sha256_of(store.download_file(s3_uri=uri, local_path=store_env.tmp / "again.raw")) == digest
+    assert store.put_blob(src) == uri  # still recorded as those bytes: nothing to send again
+    # other bytes than the caller expects are refused, and nothing is left at the target
+    with pytest.raises(IntegrityError):
+        store.download_file(s3_uri=uri, local_path=work / "bad.raw", expected_sha256="1" * 64, read_only=True)
+    assert not (work / "bad.raw").exists() and sorted(os.listdir(work)) == []
+
+
+@pytest.mark.parametrize("store_env", [_LOCAL_CASE], indirect=True)
+def test_a_local_blob_written_through_a_link_is_refused_then_stored_again(store_env) -> None:
+    # A process that ignores permissions (root) may still write through a link: the
+    # object then no longer matches its record, every later read-only download refuses
+    # it, and the next put_blob of those bytes stores them again.
+    store = store_env.store()
+    src = random_file(store_env.tmp / "rec.raw", 64 * 1024)
+    digest = sha256_of(src)
+    uri = store.put_blob(src)
+    placed = store.download_file(s3_uri=uri, local_path=store_env.tmp / "w" / "rec.raw", expected_sha256=digest,
+                                 read_only=True)
+    stored = Path(uri.removeprefix("file://"))
+    os.chmod(stored, 0o644)
+    with open(stored, "r+b") as handle:
+        handle.write(b"scribbled")
+    placed.unlink()
+
+    with pytest.raises(IntegrityError, match="re-submit"):
+        store.download_file(s3_uri=uri, local_path=store_env.tmp / "w" / "rec.raw", expected_sha256=digest,
+                            read_only=True)
+    assert store.put_blob(src) == uri
+    assert sha256_of(stored) == digest
+    again = store.download_file(s3_uri=uri, local_path=store_env.tmp / "w" / "rec.raw", expected_sha256=digest,
+                                read_only=True)
+    assert sha256_of(again) == digest and sha256_of(src) == digest  # the user's file was never touched
+
+
 def test_download_is_atomic(store_env) -> None:
     store = store_env.store()
     uri = store.upload_file(local_path=random_file(store_env.tmp / "big.bin", 64 * MiB),

@@ -457,6 +457,138 @@ def test_local_env_values_reach_the_process(harness):
     assert list(harness.backend.stream_logs(name)) == ["hello there hello there-arg"]
 
 
+# ------------------------------------------------------------------ local: each pod's TMPDIR
+
+#: What a job leaves in its pod's temporary folder: a sorter's scratch, as SpikeInterface
+#: makes it, and the runner's work folder (inputs, outputs).
+_SCRATCH_CODE = ("import os, sys, tempfile, time; "
+                 "sort = tempfile.mkdtemp(prefix='spikebatch-sort-'); "
+                 "run = tempfile.mkdtemp(prefix='spikebatch-run-'); "
+                 "open(os.path.join(run, 'input.bin'), 'wb').write(b'x' * 100000); "
+                 "print(os.environ['TMPDIR'], sort, run, sep='\\n', flush=True); ")
+
+
+def _spikebatch_entries(folder: Path) -> list[str]:
+    """What of spikebatch lies in ``folder`` (other processes may use it too)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("spikebatch-")) if folder.is_dir() else []
+
+
+@pytest.fixture
+def temp_root(tmp_path, monkeypatch) -> Path:
+    """The job's temp root: TMPDIR, which the supervisor inherits from the applying process."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setenv("TMPDIR", str(root))
+    monkeypatch.delenv("SPIKEBATCH_KEEP_WORK_DIR", raising=False)
+    return root
+
+
+@local_adapter
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_local_pod_temp_folder_is_removed_when_the_job_ends(harness, temp_root, exit_code):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("scratch"), outcome="succeed", command=[
+        "python", "-c", _SCRATCH_CODE + f"sys.exit({exit_code})"]))
+
+    events = watch_to_end(b, [name], timeout=60)
+
+    assert events[-1].state is (JobState.COMPLETE if exit_code == 0 else JobState.FAILED)
+    pod_tmp, sort_dir, run_dir = list(b.stream_logs(name))
+    # the job's temporary files lay in a folder of its own pod, under the temp root
+    assert Path(pod_tmp).parent == temp_root and Path(pod_tmp).name.startswith(f"spikebatch-pod-{name}-")
+    assert Path(sort_dir).parent == Path(run_dir).parent == Path(pod_tmp)
+    # ... and were gone by the time the Job was seen to end, success or failure
+    assert not Path(pod_tmp).exists()
+    assert _spikebatch_entries(temp_root) == []
+
+
+@local_adapter
+def test_local_keep_env_keeps_the_pod_folder_until_the_job_is_deleted(harness, temp_root):
+    b = harness.backend
+    job = harness.job(harness.name("kept"), command=["python", "-c", _SCRATCH_CODE])
+    job["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "SPIKEBATCH_KEEP_WORK_DIR", "value": "1"}]
+    name = b.apply_manifest(job)
+
+    watch_to_end(b, [name], timeout=60)
+
+    notice, pod_tmp, sort_dir, run_dir = list(b.stream_logs(name))
+    assert "kept" in notice and pod_tmp in notice and "job-delete" in notice
+    assert Path(sort_dir).is_dir() and (Path(run_dir) / "input.bin").stat().st_size == 100000
+    assert b.delete_job(name) is True
+    assert not Path(pod_tmp).exists() and _spikebatch_entries(temp_root) == []
+
+
+@local_adapter
+@pytest.mark.parametrize("kill_supervisor", [False, True], ids=["running", "supervisor-killed"])
+def test_local_delete_of_a_running_job_removes_its_temp_folder(harness, temp_root, tmp_path, kill_supervisor):
+    import json
+    import os
+    import signal
+
+    b = harness.backend
+    marker = tmp_path / "started"
+    code = _SCRATCH_CODE + f"open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    name = b.apply_manifest(harness.job(harness.name("killed"), command=["python", "-c", code]))
+    pid = int(wait_for(lambda: marker.exists() and marker.read_text(), 30, "the job to start"))
+    pod_tmp = Path(list(b.stream_logs(name))[0])
+    assert pod_tmp.is_dir()
+    if kill_supervisor:
+        # the supervisor dies without a word (OOM killer, kill -9): only delete can clean up
+        supervisor = json.loads((harness.state_root / harness.namespace / name / "supervisor.json").read_text())
+        os.kill(supervisor["pid"], signal.SIGKILL)
+        wait_for(lambda: _gone_or_zombie(supervisor["pid"]), 15, "the supervisor to die")
+        assert pod_tmp.is_dir()
+
+    assert b.delete_job(name) is True
+
+    assert not pod_tmp.exists() and _spikebatch_entries(temp_root) == []
+    wait_for(lambda: _gone_or_zombie(pid), 15, "the job's process to be killed")
+
+
+@local_adapter
+@pytest.mark.parametrize(("where", "value", "expected"), [
+    ("env", "x" * (5 * 1024 * 1024), "env BIG of Job .* is 5.0 MiB, over the 128 KiB a local process takes"),
+    ("env", "a\x00b", "env BIG of Job .* holds a NUL byte"),
+    ("args", "a\x00b", r"args\[0\] of Job .* holds a NUL byte"),
+    ("args", "y" * (200 * 1024), r"args\[0\] of Job .* is 200 KiB, over the 128 KiB"),
+])
+def test_local_values_no_process_can_receive_are_refused_before_anything_starts(harness, temp_root, where,
+                                                                                value, expected):
+    job = harness.job(harness.name("huge"), command=["python", "-c", "print(1)"])
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    if where == "env":
+        container["env"] = [{"name": "BIG", "value": value}]
+    else:
+        container["args"] = [value]
+
+    for dry_run in (True, False):
+        with pytest.raises(InvalidManifestError, match=expected) as err:
+            harness.backend.apply_manifest(job, dry_run=dry_run)
+        assert "\n" not in str(err.value) and ("file" in str(err.value) or "remove it" in str(err.value))
+
+    assert harness.backend.list_jobs() == []
+    assert not (harness.state_root / harness.namespace / job["metadata"]["name"]).exists()
+    assert _spikebatch_entries(temp_root) == []
+
+
+@local_adapter
+def test_local_arguments_and_environment_over_arg_max_are_refused(harness, monkeypatch):
+    import os
+
+    limit = os.sysconf("SC_ARG_MAX")
+    job = harness.job(harness.name("many"), command=["python", "-c", "print(1)"])
+    # each value under the per-value cap, all of them over the system's limit
+    count = limit // (100 * 1024) + 1
+    job["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": f"PART_{i}", "value": "z" * (100 * 1024)} for i in range(count)]
+
+    with pytest.raises(InvalidManifestError, match=r"over this system's limit .* \(ARG_MAX") as err:
+        harness.backend.apply_manifest(job)
+
+    assert "PART_" in str(err.value) and "\n" not in str(err.value)
+    assert harness.backend.list_jobs() == []
+
+
 def _gone_or_zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:

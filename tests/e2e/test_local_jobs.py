@@ -4,6 +4,7 @@ library — bundle, local storage, the runner as a subprocess, waiting, retrieva
 from __future__ import annotations
 
 import json
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -17,10 +18,21 @@ from spikebatch.session import RunSession
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep jobs, artifacts and caches of these tests out of the user's folders."""
+    """Keep jobs, artifacts and caches of these tests out of the user's folders, and
+    their temporary files in a temp root of their own (TMPDIR, which the local backend's
+    jobs inherit)."""
     for var, sub in (("SPIKEBATCH_STATE_DIR", "state"), ("SPIKEBATCH_DATA_DIR", "data"), ("SPIKEBATCH_CACHE_DIR", "cache")):
         monkeypatch.setenv(var, str(tmp_path / sub))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.delenv("SPIKEBATCH_KEEP_WORK_DIR", raising=False)
     return tmp_path
+
+
+def left_in_temp(tmp_path: Path) -> list[str]:
+    """What spikebatch left in the test's temp root (work folders, sorter scratch)."""
+    return sorted(str(p.relative_to(tmp_path / "tmp")) for p in (tmp_path / "tmp").rglob("spikebatch-*"))
 
 
 def write_script(folder: Path, body: str, name: str = "analysis.py") -> Path:
@@ -53,6 +65,7 @@ def test_directory_workspace_job_runs_and_comes_back(tmp_path: Path) -> None:
         bundle_input_paths=[str(params)], metadata={"run": "r1"},
     )
     assert session.wait_for_completion(result.job_name, max_wait_seconds=180) == "Complete"
+    assert left_in_temp(tmp_path) == []  # the job's work folder went when it ended
     logs = "\n".join(session.stream_logs(result.job_name))
     assert "analysis finished with scale 3" in logs
     assert "SPIKEBATCH_RESULT status=succeeded" in logs
@@ -105,6 +118,24 @@ def test_a_script_that_raises_fails_with_its_error_in_the_logs(tmp_path: Path) -
         session.retrieve_result(result, str(tmp_path / "retrieved"))
 
 
+def test_a_5_mb_env_value_is_refused_at_submission_and_nothing_starts(tmp_path: Path) -> None:
+    from spikebatch.errors import InvalidManifestError
+
+    session = RunSession.from_profile("local")
+    spec = {"container": {"command": ["python", "-c", "print(1)"], "env": {"BIG_VALUE": "x" * (5 * 1024 * 1024)}}}
+    with pytest.raises(InvalidManifestError, match="env BIG_VALUE .* is 5.0 MiB") as err:
+        session.submit_prepared_job(job_spec=spec)
+    assert "\n" not in str(err.value)
+    ws = DirectoryWorkspace(str(tmp_path / "ws"))
+    ws.store("inputs", "x", {"v": 1})
+    script = write_script(tmp_path, "print(1)\n")
+    spec["container"] = {"env": {"BIG_VALUE": "a\x00b"}}
+    with pytest.raises(InvalidManifestError, match="env BIG_VALUE .* holds a NUL byte"):
+        session.submit_workspace_job(workspace=ws, script=str(script), job_spec=spec)
+    assert session.list_jobs() == []
+    assert not (tmp_path / "data").exists() or not any(p.is_file() for p in (tmp_path / "data").rglob("*"))
+
+
 @pytest.fixture(scope="module")
 def ground_truth(tmp_path_factory: pytest.TempPathFactory):
     import spikeinterface.core as si
@@ -129,6 +160,8 @@ def test_sorting_job_finds_the_ground_truth_units(tmp_path: Path, ground_truth) 
     state = session.wait_for_completion(result.job_name, max_wait_seconds=900)
     logs = "\n".join(session.stream_logs(result.job_name))
     assert state == "Complete", logs[-3000:]
+    # neither the work folder with the recording nor the sorter's scratch is left
+    assert left_in_temp(tmp_path) == []
 
     out = session.retrieve_result(result, str(tmp_path / "retrieved"))
     assert "organoid_rec" in out.list_namespaces()

@@ -58,7 +58,8 @@ class MemoryStore:
             self.upload_file(local_path=local_path, s3_uri=uri)
         return uri
 
-    def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None, expected_sha256: Any = None) -> Path:
+    def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None, expected_sha256: Any = None,
+                      read_only: bool = False) -> Path:
         if s3_uri not in self.objects:
             raise ObjectNotFoundError(f"{s3_uri} not found")
         if expected_sha256 is not None and hashlib.sha256(self.objects[s3_uri]).hexdigest() != expected_sha256:

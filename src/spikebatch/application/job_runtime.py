@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, List, Optional, TextIO, Tuple
 
 from ..domain.bundle import (
+    BUNDLE_FILENAME,
     MANIFEST_NAME,
     OUTPUTS_DIR,
     RESULT_NAME,
@@ -49,7 +50,7 @@ class BundleFetcher:
         work_dir.mkdir(parents=True)
 
     def fetch(self, bundle_uri: str) -> BundleManifest:
-        zip_path = self.work_dir.parent / "bundle.zip"
+        zip_path = self.work_dir.parent / BUNDLE_FILENAME
         self.store.download_file(s3_uri=bundle_uri, local_path=zip_path)
         with zipfile.ZipFile(zip_path) as bundle:
             try:
@@ -70,11 +71,15 @@ class BundleFetcher:
                     digest = _copy_hashing(source, sink)
                 self._verify(target, digest, entry.sha256, entry.size, entry.path)
         zip_path.unlink()
+        recordings = _recording_paths(manifest)
         for entry in manifest.blobs:
             target = _inside(self.work_dir, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            # The store hashes the bytes as they arrive and refuses any other content.
-            self.store.download_file(s3_uri=entry.uri, local_path=target, expected_sha256=entry.sha256)
+            # The store hashes the bytes as they arrive and refuses any other content. A
+            # recording is only read (by the sorter): a local store may link it instead
+            # of writing a copy of a multi-GB file.
+            self.store.download_file(s3_uri=entry.uri, local_path=target, expected_sha256=entry.sha256,
+                                     read_only=_is_under(entry.path, recordings))
             self._verify(target, entry.sha256, entry.sha256, entry.size, entry.path)
         print(f"fetched {len(manifest.files)} files ({manifest.total_size} bytes), all verified", flush=True)
         return manifest
@@ -86,6 +91,18 @@ class BundleFetcher:
             raise IntegrityError(f"{name}: size {actual_size} != {size} recorded in the bundle; re-submit the job")
         if digest != sha256:
             raise IntegrityError(f"{name}: sha256 differs from the bundle manifest; the input changed or was corrupted")
+
+
+def _recording_paths(manifest: BundleManifest) -> List[str]:
+    """The bundle paths of a sorting job's recordings (files or folders)."""
+    if manifest.job_type != "sorting":
+        return []  # a workspace job's files may be written by its script or codec
+    return [safe_relative_path(r.path) for r in manifest.recordings]
+
+
+def _is_under(path: str, folders: List[str]) -> bool:
+    normal = safe_relative_path(path)
+    return any(normal == f or normal.startswith(f + "/") for f in folders)
 
 
 def _copy_hashing(source: BinaryIO, sink: BinaryIO) -> str:

@@ -9,6 +9,7 @@ a person or a log scraper can find: ``SPIKEBATCH_RESULT status=succeeded|failed 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
-from ..domain.bundle import RUNNER_LOG_NAME, BundleManifest
+from ..domain.bundle import BUNDLE_FILENAME, RUNNER_LOG_NAME, BundleManifest
 from ..domain.errors import SpikebatchError
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore
@@ -91,6 +92,31 @@ def prepare_work_root(given: Optional[str]) -> Path:
     if not os.access(root, os.W_OK | os.X_OK):
         raise SpikebatchError(f"work folder {root} is not writable; {fix}")
     return root
+
+
+#: What the runner itself puts into a work folder it was given (besides WORK_SUBDIR and
+#: OUTPUT_SUBDIR): the downloaded bundle and its log.
+_RUNNER_FILES = (BUNDLE_FILENAME, RUNNER_LOG_NAME)
+
+
+def release_work_root(work_root: Path, given: Optional[str], keep: bool) -> None:
+    """Remove what the run put into its work folder, once it has ended (success or
+    failure): the whole folder when the runner made it (``given`` is None), else the
+    runner's own entries in the given folder (which may be a mount point, e.g. a pod's
+    emptyDir, and stays). ``keep`` (SPIKEBATCH_KEEP_WORK_DIR) keeps everything. A folder
+    that cannot be removed is a warning: the run's outcome stands."""
+    if keep:
+        return
+    victims = [work_root] if given is None else [
+        work_root / name for name in (WORK_SUBDIR, OUTPUT_SUBDIR, *_RUNNER_FILES)]
+    for victim in victims:
+        try:
+            if victim.is_dir() and not victim.is_symlink():
+                shutil.rmtree(victim)
+            else:
+                victim.unlink(missing_ok=True)
+        except OSError as exc:
+            print(f"warning: could not remove {victim}: {exc.strerror or exc}", file=sys.stderr, flush=True)
 
 
 def report_config_failure(message: str) -> int:

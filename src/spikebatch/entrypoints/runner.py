@@ -10,6 +10,12 @@ MODE is ``workspace`` (run the user's script against the workspace) or ``sorting
   S3_ENDPOINT_URL, AWS_DEFAULT_REGION   the S3 endpoint, when the URIs are s3://
   SPIKEBATCH_STORAGE_ROOT               the local store's folder, when they are file://
   SPIKEBATCH_WORK_DIR                   scratch folder (default: a temporary one)
+  SPIKEBATCH_KEEP_WORK_DIR              1 keeps the work folder after the run (debugging)
+
+The runner removes what it put into its work folder when the run ends, success or
+failure (the whole folder when it made it; see ``release_work_root``). A work folder it
+made itself also holds the run's temporary files: ``$TMPDIR`` points into it, so a
+sorter's scratch goes with it.
 
 In a cluster the rendered Job gives the runner a read-only root filesystem: the work
 folder and /tmp (also HOME and the working directory) are its only writable places,
@@ -24,11 +30,30 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import List, Optional
 
-from ..application.runner import MODES, prepare_work_root, report_config_failure, run_in_job, settings_from_env
+from ..application.runner import (
+    MODES,
+    prepare_work_root,
+    release_work_root,
+    report_config_failure,
+    run_in_job,
+    settings_from_env,
+)
 from ..container import in_job_adapters
 from ..domain.errors import SpikebatchError
+from ..domain.scratch import keep_work_dir
+
+
+def _temp_files_inside(work_root: Path) -> None:
+    """Point this process's temporary files (and its children's: ``$TMPDIR``) into
+    ``work_root``, so they are removed with it."""
+    scratch = work_root / "tmp"
+    scratch.mkdir(mode=0o700)
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = str(scratch)
 
 
 def run(mode: str) -> int:
@@ -38,10 +63,23 @@ def run(mode: str) -> int:
     try:
         settings = settings_from_env(mode, os.environ)
         adapters = in_job_adapters(settings.input_uri, os.environ)
-        work_root = prepare_work_root(os.environ.get("SPIKEBATCH_WORK_DIR") or None)
+        given = os.environ.get("SPIKEBATCH_WORK_DIR") or None
+        work_root = prepare_work_root(given)
     except SpikebatchError as exc:
         return report_config_failure(exc.message)
-    return run_in_job(settings, adapters, work_root)
+    keep = keep_work_dir(os.environ)
+    if keep:  # said first: the result marker stays the last line
+        print(f"spikebatch runner: the work folder {work_root} is kept after the run (SPIKEBATCH_KEEP_WORK_DIR)",
+              flush=True)
+    try:
+        if given is None:
+            # A folder the runner made: its temporary files go in it too. A given one (a
+            # pod's emptyDir) leaves $TMPDIR alone: the pod's /tmp is a volume of its own,
+            # sized for a sorter's scratch.
+            _temp_files_inside(work_root)
+        return run_in_job(settings, adapters, work_root)
+    finally:
+        release_work_root(work_root, given, keep)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -59,10 +59,16 @@ class ArtifactStore(Protocol):
         local_path: str | Path,
         progress: Optional[ProgressCallback] = None,
         expected_sha256: Optional[str] = None,
+        read_only: bool = False,
     ) -> Path:
         """Download one object atomically, verified against its recorded sha256 and,
         when given, ``expected_sha256`` (hashed on the way: no second read). On a
-        mismatch IntegrityError is raised and nothing is left at ``local_path``."""
+        mismatch IntegrityError is raised and nothing is left at ``local_path``.
+
+        ``read_only``: the caller only reads the file. A store on this filesystem may
+        then place a link to its own copy instead of writing another one (a reflink, or
+        a hard link or symlink to the object made read-only); the file at
+        ``local_path`` must not be written to, and removing it leaves the object."""
 
     def download_output(
         self,

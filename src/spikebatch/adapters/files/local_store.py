@@ -11,6 +11,16 @@ xattrs are missing or dropped on several filesystems (tmpfs on older kernels, ne
 and FAT volumes, copies made by many tools), and a shadow tree keeps the user's folders
 free of extra files. A sidecar whose size / mtime no longer match the file (the file was
 edited by hand) is ignored: the object then counts as unverified.
+
+A download the caller will only read (``download_file(read_only=True)``: the runner's
+recordings) is not copied: the object is placed by reflink (copy-on-write, where the
+filesystem can) or else linked, hard link or (across filesystems) symlink, after its
+write permission is dropped (a content-addressed blob never changes). The user's own
+files are never linked: ``put_blob`` stores a copy. Whatever the way, the placed file
+is hashed and checked like a download before it is used; should a process that ignores
+permissions (root) write through a link anyway, the object's size / mtime no longer
+match its sidecar, so every later download refuses it and the next ``put_blob`` of
+those bytes stores them again.
 """
 
 from __future__ import annotations
@@ -19,10 +29,14 @@ import contextlib
 import errno
 import json
 import os
+import secrets
+import stat
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 from ...domain.errors import (
+    IntegrityError,
     InvalidURIError,
     ObjectNotFoundError,
     StorageAccessDeniedError,
@@ -30,10 +44,11 @@ from ...domain.errors import (
     UnsafePathError,
 )
 from ...domain.storage_uri import StorageURI, file_uri, parse_uri
+from ...ports.storage import ProgressCallback
 from ..storage.base_store import BaseArtifactStore, ObjectInfo
-from ..storage.progress import Progress
-from .atomic import atomic_path, is_temporary_name, write_text_atomically
-from .digests import CHUNK, DigestCache
+from ..storage.progress import Progress, TransferCancelled
+from .atomic import TEMPORARY_SUFFIX, atomic_path, is_temporary_name, write_text_atomically
+from .digests import CHUNK, DigestCache, sha256_file
 from .user_dirs import data_dir
 
 META_DIR = ".spikebatch-meta"
@@ -72,6 +87,62 @@ def copy_file(source: str | Path, dest: str | Path, progress: Optional["Progress
             dst.write(view[:count])
             if progress is not None:
                 progress.add(count)
+
+
+#: Linux's FICLONE ioctl: ``dest`` shares ``source``'s blocks, copy-on-write (btrfs,
+#: XFS, bcachefs, ...).
+_FICLONE = 0x40049409
+#: What a filesystem answers when it cannot clone or link (not an I/O failure).
+_CANNOT = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY,
+                     errno.ENOSYS, errno.EPERM, errno.EMLINK})
+
+
+def _reflink(source: Path, dest: Path) -> bool:
+    """Make ``dest`` a copy-on-write clone of ``source``; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import fcntl
+
+    try:
+        with open(source, "rb") as src, open(dest, "xb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return True
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        if exc.errno in _CANNOT:
+            return False
+        raise
+
+
+def _without_write_permission(path: Path) -> bool:
+    """Drop every write bit of ``path``; whether it is now read-only for its owner
+    (False: not ours to change, and writable by us)."""
+    mode = path.stat().st_mode
+    if mode & 0o222:
+        try:
+            os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+        except PermissionError:
+            return not os.access(path, os.W_OK)
+    return True
+
+
+def link_read_only(source: Path, dest: Path) -> Optional[str]:
+    """Place ``source`` at ``dest`` (which must not exist) without copying its bytes:
+    "reflink", else "hardlink" or "symlink" to ``source`` made read-only; None when
+    none is possible (then nothing is left at ``dest``)."""
+    if _reflink(source, dest):
+        return "reflink"
+    if not _without_write_permission(source):
+        return None
+    for how, make in (("hardlink", os.link), ("symlink", os.symlink)):
+        try:
+            make(source, dest)
+            return how
+        except OSError as exc:
+            if exc.errno not in _CANNOT:
+                raise
+    return None
 
 
 class LocalFileStorage(BaseArtifactStore):
@@ -163,6 +234,53 @@ class LocalFileStorage(BaseArtifactStore):
                 f"cannot {action} {uri}: {exc.strerror or exc}; check free space and the "
                 "storage root"
             ) from None
+
+    # --- read-only placement ------------------------------------------------------
+    def download_file(self, *, s3_uri: str, local_path: str | Path,
+                      progress: Optional[ProgressCallback] = None,
+                      expected_sha256: Optional[str] = None, read_only: bool = False) -> Path:
+        """As the port's; with ``read_only`` the object is reflinked or linked rather
+        than copied when the filesystem allows (see the module's docstring)."""
+        if read_only:
+            placed = self._place_read_only(s3_uri, Path(local_path), progress, expected_sha256)
+            if placed is not None:
+                return placed
+        return super().download_file(s3_uri=s3_uri, local_path=local_path, progress=progress,
+                                     expected_sha256=expected_sha256)
+
+    def _place_read_only(self, s3_uri: str, dest: Path, progress: Optional[ProgressCallback],
+                         expected_sha256: Optional[str]) -> Optional[Path]:
+        """The object linked at ``dest`` and verified, or None when it cannot be linked
+        (or does not exist: the copying download then says so)."""
+        source = self._parse(s3_uri)
+        if dest.is_dir():
+            dest = dest / source.name
+        info = self._stat(source)
+        if info is None:
+            return None
+        path = self._path(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+        with self._os_errors(source, "link"):
+            how = link_read_only(path, tmp)
+        if how is None:
+            return None
+        try:
+            try:
+                digest, size = sha256_file(tmp, Progress(progress, info.size))
+            except TransferCancelled as exc:
+                raise exc.reason from None
+            expected = [sha for sha in (info.sha256, expected_sha256) if sha is not None]
+            if size != info.size or any(digest != sha for sha in expected):
+                raise IntegrityError(
+                    f"{source} ({size} bytes, sha256 {digest}) does not match what was recorded for it; "
+                    "nothing was placed -- re-submit the job to store it again")
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return dest
 
     # --- primitives --------------------------------------------------------------
     def _stat(self, uri: StorageURI) -> Optional[ObjectInfo]:

@@ -8,11 +8,15 @@ backend object, sees the same Jobs.
 Differences from a cluster, on purpose: no image (this interpreter stands in for
 ``python``), one pod at a time, nodeSelector/resources ignored, a 1 s retry back-off
 and a 5 s default termination grace. ``spec.suspend: true`` keeps a Job Pending (no
-process starts) until it is deleted.
+process starts) until it is deleted. Each pod gets a private ``$TMPDIR`` that goes
+with it, as a pod's ``/tmp`` does (``pod_scratch``); ``delete_job`` removes whatever
+of it is left. Env values and arguments a process could not receive (a NUL byte, more
+than ``execve`` takes) are refused when the Job is applied (``launch_plan``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -35,7 +39,10 @@ from ..jobs.objects import job_info
 from . import state_files as st
 from .launch_plan import launch_plan
 from .pod_objects import pod_objects
+from .pod_scratch import remove_pod_dir
 from .processes import process_alive, stop_group
+
+log = logging.getLogger(__name__)
 
 #: How often watch and followed logs look at the state files again.
 POLL_SECONDS = 0.2
@@ -245,9 +252,16 @@ class LocalProcessBackend:
         if sup:
             # The supervisor stops its attempt gracefully; give it the grace and a margin.
             stop_group(sup.get("pid"), sup.get("startTicks"), grace + 2)
-        for rec in st.pod_records(target):
+        records = st.pod_records(target)
+        for rec in records:
             if rec.get("phase") == "Running":
                 stop_group(rec.get("pid"), rec.get("startTicks"), grace)
+        # Every process is gone now: remove what the pods left in the temp root (kept on
+        # request, or left by a supervisor that was killed).
+        for rec in records:
+            problem = remove_pod_dir(rec.get("tmpDir"))
+            if problem:
+                log.warning("%s", problem)
         shutil.rmtree(target, ignore_errors=True)
         return True
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from ...domain.errors import InvalidManifestError
 from ...domain.naming import is_dns_subdomain, is_rfc1123_label
@@ -87,6 +87,7 @@ def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
     env = plain_env(container, name)
     argv = local_argv(container, env, name)
     env.setdefault("PYTHONUNBUFFERED", "1")  # so a followed log shows lines as they happen
+    refuse_what_exec_cannot_take(container, argv, env, name, os.environ)
     return {
         "argv": argv,
         "env": env,
@@ -143,6 +144,100 @@ def local_argv(container: Mapping[str, Any], env: Mapping[str, str], name: str) 
     if _PYTHON.match(os.path.basename(argv[0])):
         argv[0] = sys.executable  # the image's python is this interpreter locally
     return argv
+
+
+#: The longest single argument or ``NAME=value`` string Linux's execve takes
+#: (MAX_ARG_STRLEN: 32 pages of 4 KiB, with its final NUL). Other systems have no such
+#: per-string limit; the local backend applies it everywhere, so a job that runs on one
+#: laptop runs on the next.
+MAX_ARG_STRLEN = 32 * 4096
+#: Kept free under the system's ARG_MAX for what is added when the pod starts: the
+#: program's path, the pod's TMPDIR, alignment.
+EXEC_MARGIN = 16 * 1024
+_POINTER = 8
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
+
+
+def _encoded(text: str, what: str, field: str, name: str) -> bytes:
+    try:
+        return os.fsencode(text)
+    except UnicodeEncodeError:
+        raise InvalidManifestError(
+            f"{what} of Job {name!r} holds characters this system cannot encode; use plain UTF-8 text",
+            [f"{field}: Invalid value: not encodable"]) from None
+
+
+def arg_max() -> Optional[int]:
+    """The system's limit on a new process's arguments + environment (bytes), or None
+    where it cannot be asked."""
+    try:
+        value = os.sysconf("SC_ARG_MAX")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return value if value > 0 else None
+
+
+def refuse_what_exec_cannot_take(container: Mapping[str, Any], argv: list[str], env: Mapping[str, str],
+                                 name: str, inherited: Mapping[str, str]) -> None:
+    """Refuse, before anything starts, an argument or env value no process could be
+    started with: one holding a NUL byte (C strings end there), one longer than
+    MAX_ARG_STRLEN, or all of them (with the environment the pod inherits from this
+    process) over the system's ARG_MAX less EXEC_MARGIN. Each refusal is one line
+    naming the argument or variable and the fix."""
+    fix = "put the data in a file and pass the file's path instead"
+    command_len = len(container.get("command") or [])
+    sizes: list[tuple[int, str]] = []
+    for i, arg in enumerate(argv):
+        key, pos = ("command", i) if i < command_len else ("args", i - command_len)
+        field = f"{POD_SPEC}.containers[0].{key}[{pos}]"
+        what = f"{key}[{pos}]"
+        data = _encoded(arg, what, field, name)
+        if b"\0" in data:
+            raise InvalidManifestError(
+                f"{what} of Job {name!r} holds a NUL byte, which no process can receive as an argument; "
+                "remove it (binary data goes in a file)", [f"{field}: Invalid value: contains a NUL byte"])
+        if len(data) + 1 > MAX_ARG_STRLEN:
+            raise InvalidManifestError(
+                f"{what} of Job {name!r} is {_size(len(data))}, over the {_size(MAX_ARG_STRLEN)} a local process "
+                f"takes per argument (Linux MAX_ARG_STRLEN); {fix}",
+                [f"{field}: Invalid value: {_size(len(data))} long"])
+        sizes.append((len(data) + 1 + _POINTER, what))
+    positions = {item.get("name"): i for i, item in enumerate(container.get("env") or [])}
+    for var, value in env.items():
+        field = f"{POD_SPEC}.containers[0].env[{positions.get(var, 0)}]"
+        what = f"env {var}"
+        entry = _encoded(f"{var}={value}", what, field, name)
+        if not var or "=" in var or "\0" in var:
+            raise InvalidManifestError(
+                f"env name {var!r} of Job {name!r} is not a valid variable name (empty, or holding '=' or a "
+                "NUL byte); rename it", [f"{field}.name: Invalid value: {var!r}"])
+        if b"\0" in entry:
+            raise InvalidManifestError(
+                f"{what} of Job {name!r} holds a NUL byte, which no process can receive in its environment; "
+                "remove it (binary data goes in a file)", [f"{field}.value: Invalid value: contains a NUL byte"])
+        if len(entry) + 1 > MAX_ARG_STRLEN:
+            raise InvalidManifestError(
+                f"{what} of Job {name!r} is {_size(len(entry) - len(var) - 1)}, over the {_size(MAX_ARG_STRLEN)} a "
+                f"local process takes per environment variable (Linux MAX_ARG_STRLEN); {fix}",
+                [f"{field}.value: Invalid value: {_size(len(entry) - len(var) - 1)} long"])
+        sizes.append((len(entry) + 1 + _POINTER, what))
+    limit = arg_max()
+    if limit is None:
+        return
+    own = sum(size for size, _ in sizes)
+    inherited_size = sum(len(os.fsencode(f"{k}={v}")) + 1 + _POINTER
+                         for k, v in inherited.items() if k not in env)
+    total = own + inherited_size + _POINTER * 2
+    if total > limit - EXEC_MARGIN:
+        largest_size, largest = max(sizes)
+        raise InvalidManifestError(
+            f"the arguments and environment of Job {name!r} take {_size(total)} ({_size(inherited_size)} of it "
+            f"inherited from this process's environment), over this system's limit of {_size(limit - EXEC_MARGIN)} "
+            f"(ARG_MAX less {_size(EXEC_MARGIN)}); the largest is {largest} ({_size(largest_size)}): {fix}",
+            [f"{POD_SPEC}.containers[0]: Invalid value: arguments and environment of {_size(total)}"])
 
 
 def working_dir(container: Mapping[str, Any], cwd: str) -> str:

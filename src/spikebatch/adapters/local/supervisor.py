@@ -10,6 +10,10 @@ init rather than lingering as a zombie of a long-lived caller.
 
 SIGTERM (the backend's delete) stops the running attempt's process group and ends
 the supervisor without writing anything more: the Job is being deleted.
+
+Each attempt gets a private temporary folder as its ``$TMPDIR`` (``pod_scratch``),
+named in its pod record before it is made and removed once the attempt's process has
+ended (before the record says so), unless ``SPIKEBATCH_KEEP_WORK_DIR`` is set.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
+from ...domain.scratch import KEEP_WORK_DIR_ENV, keep_work_dir
+from . import pod_scratch
 from . import state_files as st
 from .processes import signal_group, start_ticks
 
@@ -83,23 +89,36 @@ class Supervisor:
         """Run one pod. Returns (exit code or None, "" | "DeadlineExceeded" | "StartError")."""
         pod_name = f"{self.job_name}-{secrets.token_hex(3)[:5]}"
         log_path = st.pod_log_path(self.job_dir, index)
-        record: dict[str, Any] = {"name": pod_name, "index": index, "phase": "Pending",
-                                  "creationTimestamp": st.now_iso_precise()}
-        self.write_pod(index, record)
         env = dict(os.environ)
         env.update(self.launch.get("env") or {})
+        keep = keep_work_dir(env)
+        scratch = pod_scratch.pod_dir_path(pod_scratch.temp_root(env), pod_name)
+        env["TMPDIR"] = str(scratch)
+        # The record names the folder before it exists: a delete always knows what to remove.
+        record: dict[str, Any] = {"name": pod_name, "index": index, "phase": "Pending",
+                                  "creationTimestamp": st.now_iso_precise(), "tmpDir": str(scratch)}
+        self.write_pod(index, record)
         with open(log_path, "ab", buffering=0) as log:
+            try:
+                pod_scratch.make_pod_dir(scratch)
+            except OSError as exc:
+                log.write(f"cannot create the pod's temporary folder {scratch}: {exc.strerror or exc}\n".encode())
+                return self.start_failed(index, record)
+            if keep:  # said first: the job's own last line stays the log's last line
+                log.write(f"spikebatch: this pod's temporary folder {scratch} is kept after it ends "
+                          f"({KEEP_WORK_DIR_ENV} is set); job-delete removes it\n".encode())
             try:
                 self.current = subprocess.Popen(
                     self.launch["argv"], env=env, cwd=self.launch.get("cwd") or None,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True)  # its own group: deadline and delete kill all of it
-            except OSError as exc:
-                log.write(f"cannot start {self.launch['argv'][0]!r}: {exc.strerror or exc}\n".encode())
-                record.update(phase="Failed", reason="StartError", exitCode=127,
-                              startTime=st.now_iso_precise(), finishTime=st.now_iso_precise())
-                self.write_pod(index, record)
-                return 127, "StartError"
+            except (OSError, ValueError) as exc:
+                # ValueError: a NUL byte or "=" where the env cannot have one (refused when the
+                # Job is applied; should one get here, the pod fails instead of the supervisor).
+                what = (exc.strerror if isinstance(exc, OSError) else None) or exc
+                log.write(f"cannot start {self.launch['argv'][0]!r}: {what}\n".encode())
+                self.release_scratch(scratch, keep)
+                return self.start_failed(index, record)
         proc = self.current
         record.update(phase="Running", pid=proc.pid, startTicks=start_ticks(proc.pid),
                       startTime=st.now_iso_precise())
@@ -123,12 +142,29 @@ class Supervisor:
                 code = self.stop_attempt(proc)
                 break
         self.current = None
+        # The folder goes before the record says the pod ended: whoever sees the end
+        # finds nothing of the pod left in the temp root.
+        self.release_scratch(scratch, keep)
         record.update(phase="Succeeded" if code == 0 and not reason else "Failed",
                       exitCode=code, finishTime=st.now_iso_precise())
         if reason:
             record["reason"] = reason
         self.write_pod(index, record)
         return code, reason
+
+    def start_failed(self, index: int, record: dict[str, Any]) -> tuple[Optional[int], str]:
+        record.update(phase="Failed", reason="StartError", exitCode=127,
+                      startTime=st.now_iso_precise(), finishTime=st.now_iso_precise())
+        self.write_pod(index, record)
+        return 127, "StartError"
+
+    def release_scratch(self, scratch: Path, keep: bool) -> None:
+        """Remove the attempt's temporary folder, unless it is to be kept."""
+        if keep:
+            return
+        problem = pod_scratch.remove_pod_dir(str(scratch))
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr, flush=True)  # into supervisor.log
 
     def stop_attempt(self, proc: subprocess.Popen) -> Optional[int]:
         grace = float(self.launch.get("gracePeriodSeconds", 5))

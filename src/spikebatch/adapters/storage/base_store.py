@@ -252,9 +252,10 @@ class BaseArtifactStore(abc.ABC):
     # --- downloads ---------------------------------------------------------------
     def download_file(self, *, s3_uri: str, local_path: str | Path,
                       progress: Optional[ProgressCallback] = None,
-                      expected_sha256: Optional[str] = None) -> Path:
+                      expected_sha256: Optional[str] = None, read_only: bool = False) -> Path:
         """Download one object; when ``local_path`` is an existing folder the object
-        keeps its name inside it."""
+        keeps its name inside it. ``read_only`` lets a local store link instead of
+        copying (see the port); a remote store always writes a copy."""
         source = self._parse(s3_uri)
         dest = Path(local_path)
         if dest.is_dir():
