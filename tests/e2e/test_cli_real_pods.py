@@ -13,10 +13,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def real_cli(cli: Cli, real_cluster, kube_namespace, minio_server, s3_bucket) -> Cli:
+def real_cli(request, cli: Cli, real_cluster, kube_namespace, minio_server, s3_bucket) -> Cli:
+    """``cli`` with a profile for the real node; the storage adapter is the test's
+    parameter (indirect), MinIO's SDK unless it says otherwise."""
+    storage = getattr(request, "param", "minio")
     create_s3_secret(real_cluster.cluster, kube_namespace, minio_server)
     profile = {
-        "name": "realnode", "backend": "kubernetes", "storage_backend": "minio", "namespace": kube_namespace,
+        "name": "realnode", "backend": "kubernetes", "storage_backend": storage, "namespace": kube_namespace,
         "default_s3_prefix": f"s3://{s3_bucket}/lab/", "endpoint_url": minio_server.endpoint_url,
         "region_name": minio_server.region, "default_images": {"cpu": real_cluster.image},
         "host_network": True, "tolerations": list(real_cluster.node.tolerations),
@@ -67,3 +70,22 @@ def test_a_failing_job_exits_1_with_its_reason(real_cli: Cli) -> None:
     assert status.keys["JOB_STATUS"] == "Failed"
     assert (status.keys["REASON"], status.keys["EXIT_CODE"]) == ("Error", "1")
     assert status.keys["MESSAGE"] == "bad input: no spikes"
+
+
+@pytest.mark.parametrize("real_cli", ["boto3"], indirect=True)
+def test_submit_sorting_sorts_a_ground_truth_recording_in_a_real_pod(real_cli: Cli) -> None:
+    import spikeinterface.core as si
+
+    cli = real_cli
+    recording, _truth = si.generate_ground_truth_recording(durations=[20.0], num_channels=8, num_units=4, seed=5)
+    recording.save(folder=cli.root / "rec7", verbose=False)
+    result = cli(*cli.profile_args, "submit-sorting", "--recording", str(cli.root / "rec7"), "--preset", "tridesclous2",
+                 "--retrieve-to", str(cli.root / "sorted"), "--max-wait-seconds", "600", timeout=700)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.keys["FINAL_STATUS"] == "Complete"
+    assert result.keys["RETRIEVED_TO"] == str((cli.root / "sorted").resolve())
+    # the summary of what came back names the recording's namespace and its units
+    summary = next(line for line in result.stderr.splitlines() if "workspace in" in line)
+    assert "rec7:" in summary and "unit_ids" in summary, summary
+    status = cli(*cli.profile_args, "job-status", result.keys["RUN_ID"])
+    assert status.keys["JOB_STATUS"] == "Complete" and "REASON" not in status.keys
