@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .domain.models import JobSpec
     from .ports.images import ImageEngine, RunnerBuildContext
     from .ports.records import RunRecords
+    from .ports.storage import ArtifactStore
     from .session import RunSession
 
 _ADAPTERS = "spikebatch.adapters"
@@ -200,6 +201,8 @@ class UserFiles(containers.DeclarativeContainer):
     job_config = providers.Object(_lazy("config.job_config_file:load_job_config"))
     workspace_at = providers.Object(_lazy("workspaces.opening:workspace_at"))
     text_writer = providers.Object(_lazy("files.atomic:write_text_atomically"))
+    #: The user's own credential values (environment, ~/.aws/credentials), to mask.
+    secret_values = providers.Object(_lazy("config.credentials:user_secret_values"))
 
 
 #: The user-file adapters of this process (override its providers to redirect them).
@@ -231,6 +234,12 @@ def write_user_file(path: Any, text: str) -> None:
     USER_FILES.text_writer()(path, text, private=True)
 
 
+def user_secret_values() -> list[str]:
+    """The user's own credential values (AWS keys from the environment or the shared
+    credentials file): masked wherever they would be shown or stored."""
+    return USER_FILES.secret_values()()
+
+
 def run_records() -> "RunRecords":
     """This machine's submission records."""
     return USER_FILES.records()
@@ -241,6 +250,12 @@ def open_session(profile_or_name: Any, **options: Any) -> "RunSession":
     names. ``options``: kubeconfig / aws_* credentials, progress."""
     progress = options.pop("progress", None)
     return build_container(load_profile(profile_or_name), **options).session(progress=progress)
+
+
+def artifact_store(profile_or_name: Any, **credentials: Any) -> "ArtifactStore":
+    """The storage adapter of a profile (object, name, or YAML path) alone, for a
+    command that touches nothing else. ``credentials``: aws_* keys."""
+    return build_container(load_profile(profile_or_name), **credentials).storage()
 
 
 def default_named_adapters() -> tuple[list, Callable[[str], Any]]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
-from .application.session import BACKEND_UNAVAILABLE, TIMEOUT
+from .application.session import BACKEND_UNAVAILABLE, DELETED, TIMEOUT
 from .application.session import RunSession as _ApplicationSession
 
-__all__ = ["BACKEND_UNAVAILABLE", "TIMEOUT", "RunSession"]
+__all__ = ["BACKEND_UNAVAILABLE", "DELETED", "TIMEOUT", "RunSession"]
 
 
 class RunSession(_ApplicationSession):

@@ -7,6 +7,7 @@ the effects are checked through an independent client (see conftest.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
@@ -456,14 +457,37 @@ def test_a_file_changed_during_upload_is_not_kept(store_env) -> None:
 
 
 # --- interrupted uploads ---------------------------------------------------------------
+@contextlib.contextmanager
+def ctrl_c_raises(delivered: threading.Event):
+    """SIGINT raises KeyboardInterrupt in the main thread, as in a terminal, even when
+    this process inherited SIGINT ignored (a suite started in the background: the shell
+    starts background jobs with SIGINT ignored, and Python then keeps it ignored) --
+    and ``delivered`` is set the moment the main thread handles it."""
+    def handler(signum, frame):
+        delivered.set()
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("interrupt", [Cancelled, KeyboardInterrupt, "SIGINT"])
 def test_interrupted_upload_leaves_no_parts_and_no_object(store_env, interrupt) -> None:
     """Stopped by the progress callback raising (in whatever thread the library calls
-    it from), or by a real Ctrl-C: SIGINT delivered to the main thread."""
+    it from), or by a real Ctrl-C: SIGINT delivered to the main thread.
+
+    No step waits for a moment: the interrupt comes once the server holds two finished
+    parts (a condition, checked on the server), and a callback running in a worker
+    thread then waits until the main thread has handled the signal, so the upload
+    cannot run on to its end before the interrupt is seen, however loaded the machine."""
     store = store_env.small_part_store()
     src = age(random_file(store_env.tmp / "rec.bin", 64 * MiB))
     uri = store_env.uri("inputs/r1/rec.bin")
     seen = {"parts": 0, "checked_at": 0, "signalled": False}
+    delivered = threading.Event()
 
     def progress(done: int, total: int) -> None:
         # Stop once the server holds at least two finished parts (or half-way locally).
@@ -475,11 +499,15 @@ def test_interrupted_upload_leaves_no_parts_and_no_object(store_env, interrupt) 
                 raise interrupt()
             if not seen["signalled"]:
                 seen["signalled"] = True
+                # From the main thread itself this raises at once (pthread_kill runs the
+                # handler before it returns); from a worker, wait for the main thread.
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                assert delivered.wait(timeout=120), "the main thread never handled SIGINT"
 
-    with pytest.raises(KeyboardInterrupt if interrupt == "SIGINT" else interrupt):
+    with ctrl_c_raises(delivered), pytest.raises(KeyboardInterrupt if interrupt == "SIGINT" else interrupt):
         store.upload_file(local_path=src, s3_uri=uri, progress=progress)
     assert store_env.adapter == "local" or seen["parts"] >= 2
+    assert interrupt != "SIGINT" or delivered.is_set()
     assert store_env.inspect.incomplete_uploads(uri) == []
     assert not store.exists(uri) and store_env.inspect.keys(store_env.prefix) == []
 

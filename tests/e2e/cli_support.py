@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import pty
+import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -103,6 +105,12 @@ class Cli:
         os.close(master)
         return Result(proc.returncode, out.decode(), b"".join(chunks).decode(errors="replace"))
 
+    def start(self, *args: str) -> "Running":
+        """Start ``python -m spikebatch ...`` without waiting for it (to interrupt it)."""
+        return Running(subprocess.Popen(
+            [sys.executable, "-m", "spikebatch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=self.env, cwd=self.root, preexec_fn=ctrl_c_as_in_a_terminal))
+
     # --- what is on disk --------------------------------------------------------------
     def records(self) -> List[dict]:
         folder = self.state / "submissions"
@@ -114,6 +122,65 @@ class Cli:
     def local_jobs(self) -> List[str]:
         """Jobs the local backend has created (its state folders per namespace)."""
         return sorted(p.name for p in self.state.glob("*/*") if (p / "manifest.json").exists())
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """Run in the child before exec: SIGINT back at its default, as for a command a
+    person runs in a terminal. A suite started in the background (``pytest &`` from a
+    script, ``nohup``) inherits SIGINT *ignored* from the shell, its children too, and
+    Python keeps an inherited SIG_IGN -- a SIGINT sent to such a child would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Running:
+    """A CLI process started by ``Cli.start``: its stderr lines as they come, then its
+    result. Nothing here waits for a moment: each step waits for something to happen
+    (a line, the end of the process), with a generous limit that only a hang reaches."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self._stdout: List[str] = []
+        self._stderr: List[str] = []
+        self._lines: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._readers = [threading.Thread(target=self._read, args=(proc.stdout, self._stdout, None), daemon=True),
+                         threading.Thread(target=self._read, args=(proc.stderr, self._stderr, self._lines),
+                                          daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, into: List[str], lines: "Optional[queue.Queue[Optional[str]]]") -> None:
+        for line in stream:
+            into.append(line)
+            if lines is not None:
+                lines.put(line)
+        if lines is not None:
+            lines.put(None)  # end of stream
+
+    def next_stderr_line(self, timeout: float = 120) -> str:
+        """The next line the process writes to stderr ("" once stderr has ended)."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self.proc.kill()
+            raise AssertionError(f"no line on stderr within {timeout:g} s") from None
+        return "" if line is None else line
+
+    def interrupt(self) -> None:
+        """Ctrl-C: SIGINT to the process."""
+        self.proc.send_signal(signal.SIGINT)
+
+    def finish(self, timeout: float = 120) -> Result:
+        """Wait until the process has ended; its exit code and all of its output."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"the process did not end within {timeout:g} s") from None
+        for reader in self._readers:
+            reader.join()
+        return Result(self.proc.returncode, "".join(self._stdout), "".join(self._stderr))
 
 
 def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:

@@ -274,26 +274,26 @@ def test_submit_sorting_unknown_parameter_uploads_nothing(cli: Cli, recording: P
 
 
 def test_ctrl_c_while_waiting_leaves_the_job_running(cli: Cli) -> None:
-    import signal
-    import subprocess
-    import sys
-
+    # Each step waits for a condition, not a moment: the job runs until it is deleted
+    # (it cannot end first), SIGINT goes once `wait` has printed its first status line
+    # (the wait is under way), to a process whose SIGINT is at its default even when the
+    # suite was started in the background, and the end of the process is waited for.
     config = cli.root / "slow.yaml"
-    config.write_text("container:\n  command: [python, -c, \"import time; time.sleep(60)\"]\n")
+    config.write_text("container:\n  command: [python, -c, \"import time; time.sleep(86400)\"]\n")
     deployed = cli("deploy-job", "--job-config", str(config))
     assert deployed.returncode == 0, deployed.stderr
     run_id, job = deployed.keys["RUN_ID"], deployed.keys["JOB_NAME"]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "spikebatch", "wait", run_id], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cli.root)
-        first = proc.stderr.readline()  # "job NAME: Running" once the wait is under way
+        waiting = cli.start("wait", run_id)
+        first = waiting.next_stderr_line()  # "job NAME: Running" once the wait is under way
         assert first.startswith(f"job {job}: "), first
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=30)
-        assert proc.returncode == 130
+        waiting.interrupt()
+        ended = waiting.finish()
+        assert ended.returncode == 130, ended.stderr
+        rest = ended.stderr[len(first):]
         errors = [line for line in rest.splitlines() if line.strip()]
-        assert len(errors) == 1 and "keeps running" in errors[0] and f"spikebatch wait {run_id}" in errors[0]
-        assert "Traceback" not in rest
+        assert len(errors) == 1 and "keeps running" in errors[0] and f"spikebatch wait {run_id}" in errors[0], rest
+        assert "Traceback" not in rest and ended.stdout == ""
         assert cli("job-status", run_id).keys["JOB_STATUS"] in ("Pending", "Running")
     finally:
         cli("job-delete", job)

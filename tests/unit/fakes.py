@@ -17,6 +17,7 @@ from spikebatch.errors import BackendUnavailableError, IntegrityError, ObjectNot
 from spikebatch.models import StoragePathTemplates
 from spikebatch.ports.backend import JobEvent, JobInfo, JobReport, JobState
 from spikebatch.ports.sorter import SortingOutcome
+from spikebatch.ports.storage import IncompleteUpload
 
 
 class MemoryStore:
@@ -28,6 +29,8 @@ class MemoryStore:
         self.templates = StoragePathTemplates()
         self.objects: Dict[str, bytes] = {}
         self.uploads: List[str] = []
+        #: Unfinished uploads (what a killed upload leaves on a server).
+        self.incomplete: List[IncompleteUpload] = []
 
     def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
         return self.templates.render(category, prefix=self.prefix, run_id=run_id, filename=filename)
@@ -47,6 +50,8 @@ class MemoryStore:
     def upload_file(self, *, local_path: Any, s3_uri: str, progress: Any = None) -> str:
         self.objects[s3_uri] = Path(local_path).read_bytes()
         self.uploads.append(s3_uri)
+        # Like the adapters: a finished upload aborts the unfinished ones of its object.
+        self.incomplete = [upload for upload in self.incomplete if upload.uri != s3_uri]
         return s3_uri
 
     def upload_bundle(self, *, local_zip: Any, run_id: str) -> str:
@@ -91,6 +96,16 @@ class MemoryStore:
         self.objects[uri] = data
         self.uploads.append(uri)
         return uri
+
+    def list_incomplete_uploads(self, prefix: str) -> List[IncompleteUpload]:
+        return sorted((u for u in self.incomplete if u.uri.startswith(prefix)),
+                      key=lambda u: (u.uri, u.initiated, u.upload_id))
+
+    def abort_incomplete_upload(self, upload: IncompleteUpload) -> bool:
+        if upload not in self.incomplete:
+            return False
+        self.incomplete.remove(upload)
+        return True
 
 
 class ScriptedBackend:

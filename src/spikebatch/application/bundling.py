@@ -1,6 +1,7 @@
 """Building and staging bundles: plan (validate, hash) first, upload second.
 
-``plan_*`` functions touch nothing remote: they check every input, hash the files
+``plan_*`` functions touch nothing remote: they check every input (``bundle_inputs``:
+kinds, names, links, empty recordings, all before any file is read), hash the files
 (through the store's digest cache, so an unchanged multi-GB file is not re-read) and
 return a BundlePlan. Only ``stage_bundle`` uploads: the large files as content-addressed
 blobs (skipped when already stored), then one small zip with manifest.json.
@@ -27,10 +28,14 @@ from ..domain.bundle import (
     BundleFile,
     BundleManifest,
     RecordingEntry,
+    bundle_name_problem,
     check_user_basename,
+    safe_relative_path,
 )
-from ..domain.errors import ConfigError
+from ..domain.errors import ConfigError, UnsafePathError
+from ..domain.local_files import shown_path
 from ..ports.storage import ArtifactStore, ProgressCallback
+from .bundle_inputs import named_file, recording_files, recording_source
 
 
 #: Inside a recording folder, files above this go as blobs: the data files (re-sorted
@@ -65,13 +70,19 @@ class BundlePlan:
         return sum(f.size for f in self.files)
 
 
-def _existing_file(path: Any, what: str) -> Path:
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise ConfigError(f"{what} {str(file)!r} does not exist; check the path")
-    if not file.is_file():
-        raise ConfigError(f"{what} {str(file)!r} is not a file")
-    return file
+def _check_bundle_path(local: Path, path: str) -> None:
+    """The last word on a planned path, whatever produced it (a workspace codec
+    included): it must be one the manifest accepts, or the submission would fail after
+    its blobs were uploaded."""
+    problems = [bundle_name_problem(part) for part in path.split("/")]
+    problem = next((p for p in problems if p), None)
+    if problem is None:
+        try:
+            safe_relative_path(path)
+        except UnsafePathError as exc:
+            problem = f"cannot travel in a bundle ({exc.message})"
+    if problem:
+        raise ConfigError(f"{shown_path(os.fspath(local))} {problem}; rename the file")
 
 
 def _check_unique(names: Iterable[Tuple[str, Path]], what: str) -> None:
@@ -124,7 +135,10 @@ class BundlePlanner:
         return lambda done, _size: report(offset + done, self._hash_total)
 
     def _plan_files(self, entries: List[Tuple[Path, str, bool]]) -> List[PlannedFile]:
-        """Size every file first (so the progress total is right), then hash each."""
+        """Check every path and size every file first (so nothing is read for a plan
+        that will be refused, and the progress total is right), then hash each."""
+        for local, path, _ in entries:
+            _check_bundle_path(local, path)
         sized = [(local, path, force, local.stat().st_size) for local, path, force in entries]
         self._hash_total += sum(size for *_, size in sized)
         planned = []
@@ -137,11 +151,25 @@ class BundlePlanner:
         return planned
 
     def _plan_inputs(self, bundle_input_paths: Optional[Iterable[Any]]) -> List[Tuple[Path, str, bool]]:
-        inputs = [_existing_file(p, "bundle input") for p in (bundle_input_paths or [])]
+        inputs = [named_file(p, "bundle input") for p in (bundle_input_paths or [])]
         for file in inputs:
             check_user_basename(file.name, "bundle input")
         _check_unique(((f.name, f) for f in inputs), "bundle inputs")
         return [(f, f"{INPUTS_DIR}/{f.name}", False) for f in inputs]
+
+    def check_workspace_inputs(self, script: Any, bundle_input_paths: Optional[Iterable[Any]] = None) -> None:
+        """The checks of ``plan_workspace`` on the script and inputs, reading nothing:
+        run before the workspace is saved, so a bad input is refused at once."""
+        self._script_entry(script)
+        self._plan_inputs(bundle_input_paths)
+
+    @staticmethod
+    def _script_entry(script: Any) -> Tuple[Path, str, bool]:
+        script_file = named_file(script, "script")
+        check_user_basename(script_file.name, "script")
+        if script_file.suffix != ".py":
+            raise ConfigError(f"script {str(script_file)!r} must be a Python file ending in .py")
+        return (script_file, f"{SCRIPT_DIR}/{script_file.name}", False)
 
     def plan_workspace(
         self,
@@ -154,11 +182,8 @@ class BundlePlanner:
         bundle_input_paths: Optional[Iterable[Any]] = None,
         metadata: Optional[Dict[str, Any]] = None,
     ) -> BundlePlan:
-        script_file = _existing_file(script, "script")
-        check_user_basename(script_file.name, "script")
-        if script_file.suffix != ".py":
-            raise ConfigError(f"script {str(script_file)!r} must be a Python file ending in .py")
-        entries = [(script_file, f"{SCRIPT_DIR}/{script_file.name}", False)]
+        script_entry = self._script_entry(script)
+        entries = [script_entry]
         entries += self._plan_inputs(bundle_input_paths)
         for local in workspace_files:
             entries.append((local, f"{WORKSPACE_DIR}/{local.relative_to(workspace_root).as_posix()}", False))
@@ -168,7 +193,7 @@ class BundlePlanner:
             job_type="workspace",
             format=codec_name,
             files=files,
-            script=script_file.name,
+            script=script_entry[0].name,
             metadata=_json_metadata(metadata),
         )
 
@@ -181,32 +206,28 @@ class BundlePlanner:
         sorter_config: Dict[str, Any],
         metadata: Optional[Dict[str, Any]] = None,
     ) -> BundlePlan:
-        recordings = [Path(p).expanduser() for p in recording_paths]
-        if not recordings:
+        paths = list(recording_paths)
+        if not paths:
             raise ConfigError("recording_paths is empty; give at least one recording file or folder")
-        for rec in recordings:
-            if not rec.exists():
-                raise ConfigError(f"recording {str(rec)!r} does not exist; check the path")
+        # Every recording, and every file in a recording folder, is checked before
+        # the first byte of any of them is read (see bundle_inputs).
+        recordings = [recording_source(p) for p in paths]
+        for rec, _ in recordings:
             check_user_basename(rec.name, "recording")
-        _check_unique(((r.name, r) for r in recordings), "recordings")
+        _check_unique(((r.name, r) for r, _ in recordings), "recordings")
         to_hash: List[Tuple[Path, str, bool]] = []
         entries: List[RecordingEntry] = []
-        for rec in recordings:
+        for rec, size in recordings:
             base = f"{RECORDINGS_DIR}/{rec.name}"
             entries.append(RecordingEntry(name=rec.name, path=base))
-            if rec.is_file():
+            if size is not None:
                 # Recordings go as blobs whatever their size: a lab re-sorts the same
                 # recording with new settings, and a blob is never uploaded twice.
                 to_hash.append((rec, base, True))
                 continue
-            members = sorted(p for p in rec.rglob("*") if p.is_file())
-            if not members:
-                raise ConfigError(f"recording folder {str(rec)!r} is empty")
-            for member in members:
-                if member.is_symlink() and not member.resolve().is_relative_to(rec.resolve()):
-                    raise ConfigError(f"recording file {str(member)!r} links outside its folder; copy the data in")
-                rel = member.relative_to(rec).as_posix()
-                to_hash.append((member, f"{base}/{rel}", member.stat().st_size > RECORDING_MEMBER_BLOB_THRESHOLD))
+            for member in recording_files(rec):
+                to_hash.append((member.local_path, f"{base}/{member.relative}",
+                                member.size > RECORDING_MEMBER_BLOB_THRESHOLD))
         files = self._plan_files(to_hash)
         return BundlePlan(
             run_id=run_id,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from ..domain.bundle import RUNNER_LOG_NAME, WORKSPACE_DIR
 from ..domain.effective import target_namespace
-from ..domain.errors import ConfigError, PolicyBlockedError, StorageError
+from ..domain.errors import ConfigError, JobDeletedError, JobNotFoundError, PolicyBlockedError, StorageError
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
 from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, new_run_id
@@ -29,9 +29,9 @@ from .bundling import BundlePlanner, stage_bundle
 from .preflight import as_job_spec, check_policy
 from .retrieval import retrieve_outputs
 from .submission import run_locations, runner_job_spec
-from .waiting import BACKEND_UNAVAILABLE, STUCK, TIMEOUT, wait_for_job
+from .waiting import BACKEND_UNAVAILABLE, DELETED, STUCK, TIMEOUT, wait_for_job
 
-__all__ = ["BACKEND_UNAVAILABLE", "STUCK", "TIMEOUT", "RunSession"]
+__all__ = ["BACKEND_UNAVAILABLE", "DELETED", "STUCK", "TIMEOUT", "RunSession"]
 
 
 class RunSession:
@@ -99,7 +99,9 @@ class RunSession:
 
     # --- rendering and preflight ----------------------------------------------------
     def render_manifest(self, *, job_name: str, job_spec: Any, run_id: str) -> Dict[str, Any]:
-        """Render a Kubernetes Job manifest from a spec and profile."""
+        """Render a Kubernetes Job manifest from a spec and profile. It holds the real
+        values (it is what would be submitted): mask it with ``redact_sensitive_map``
+        before showing or storing it."""
         return render_job_manifest(job_name, as_job_spec(job_spec), self.profile, run_id)
 
     def preflight(self, job_spec: Any, allow_policy_risk: bool = False) -> PreflightSummary:
@@ -156,16 +158,21 @@ class RunSession:
         where = run_locations(self.storage_client, run_id)
         env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"],
                "SCRIPT_NAME": Path(script).name}
+        inputs = list(bundle_input_paths or [])
+        planner = self._planner()
+        # The script and inputs are checked before the workspace is saved (which may
+        # take a while): a bad one is refused at once, with nothing written or sent.
+        planner.check_workspace_inputs(script, inputs)
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             ws_dir = Path(scratch) / WORKSPACE_DIR
             ws_dir.mkdir()
-            plan = self._planner().plan_workspace(
+            plan = planner.plan_workspace(
                 run_id=run_id,
                 codec_name=codec.name,
                 workspace_files=codec.save(workspace, ws_dir),
                 workspace_root=ws_dir,
                 script=script,
-                bundle_input_paths=bundle_input_paths,
+                bundle_input_paths=inputs,
                 metadata=metadata,
             )
             # The pod's scratch volumes are sized from the planned inputs; still
@@ -244,8 +251,10 @@ class RunSession:
     ) -> str:
         """Watch the job until it ends: "Complete", "Failed", "Timeout", "Stuck" (its
         pod cannot start: an image that cannot be pulled, a missing secret; see
-        ``job_report``) or "Backend unavailable". Transient backend errors back off
-        and retry."""
+        ``job_report``), "Deleted" (the Job was deleted while it was waited on: by
+        someone else, ``delete_job``, a TTL; it will not end by itself) or "Backend
+        unavailable". Transient backend errors back off and retry. A job that does not
+        exist when the wait starts raises JobNotFoundError."""
         return wait_for_job(self.backend, job_name, max_wait_seconds, on_state=on_state, on_problem=on_problem,
                             retry_initial_seconds=retry_initial_seconds, retry_max_seconds=retry_max_seconds)
 
@@ -255,7 +264,15 @@ class RunSession:
         return self.backend.job_report(job_name)
 
     def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
-        return self.backend.stream_logs(job_name, follow=follow)
+        """The job's log lines (every pod, oldest first); with ``follow``, until the
+        job ends. A job that does not exist raises JobNotFoundError; a followed job
+        deleted before it ended raises JobDeletedError (a JobNotFoundError) after its
+        last line, so the end of a follow says whether the job ended or went away."""
+        if not follow:
+            return self.backend.stream_logs(job_name, follow=False)
+        # Checked now, not at the first line: a missing job is an error of this call.
+        state = self.backend.job_status(job_name)
+        return _followed(self.backend, job_name, state.is_terminal)
 
     def saved_runner_log(self, logs_prefix: str) -> Optional[List[str]]:
         """The runner's log kept in storage under ``logs_prefix`` (it outlives the Job
@@ -281,6 +298,21 @@ class RunSession:
     def retrieve_result(self, submit_result: SubmitResult, local_dir: str) -> Any:
         """Download job outputs and return the workspace the job produced."""
         return retrieve_outputs(self.storage_client, submit_result, local_dir, self._codec_named, self.progress)
+
+
+def _followed(backend: JobBackend, job_name: str, ended: bool) -> Iterator[str]:
+    """Follow the log of a job that exists (``ended``: it already ended); raises
+    JobDeletedError when it went away before it ended."""
+    if ended:
+        yield from backend.stream_logs(job_name, follow=True)
+        return
+    try:
+        yield from backend.stream_logs(job_name, follow=True)
+        backend.job_status(job_name)  # the stream ended: because the job did, or it is gone?
+    except JobNotFoundError:
+        raise JobDeletedError(
+            f"job {job_name} was deleted while its logs were followed (by someone else, job-delete or its "
+            "TTL); it did not end by itself and its pods are gone") from None
 
 
 def _sorter_name_for(config: Any) -> str:

@@ -7,6 +7,10 @@ between two windows the wait asks the backend why the Job is not done yet, tells
 caller about a problem (``on_problem``), and gives up with STUCK when the pod waits for
 something that will not happen by itself (an image that cannot be pulled, a secret
 that does not exist). The Job is left as it is.
+
+A Job deleted while it is waited on (by someone else, ``job-delete``, a TTL) ends the
+wait with DELETED: the job is gone and will never end by itself. A Job that does not
+exist when the wait starts is an error (JobNotFoundError), not an outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from ..domain.errors import BackendUnavailableError
+from ..domain.errors import BackendUnavailableError, JobNotFoundError
 from ..domain.job_report import WAITING_PROBLEMS, JobReport
 from ..ports.backend import JobBackend, JobState
 
@@ -22,6 +26,8 @@ from ..ports.backend import JobBackend, JobState
 TIMEOUT = "Timeout"
 BACKEND_UNAVAILABLE = "Backend unavailable"
 STUCK = "Stuck"
+#: The Job was deleted while it was waited on.
+DELETED = "Deleted"
 
 #: Seconds between two looks at the pods of a Job that is not done yet.
 PROBLEM_CHECK_SECONDS = 5.0
@@ -38,12 +44,14 @@ def wait_for_job(
     retry_max_seconds: float = 30.0,
     problem_check_seconds: float = PROBLEM_CHECK_SECONDS,
 ) -> str:
-    """Watch the job until it ends: "Complete", "Failed", TIMEOUT, STUCK or
-    BACKEND_UNAVAILABLE. Transient backend errors back off and retry."""
+    """Watch the job until it ends: "Complete", "Failed", TIMEOUT, STUCK, DELETED or
+    BACKEND_UNAVAILABLE. Transient backend errors back off and retry. Raises
+    JobNotFoundError when the job does not exist at the start."""
     deadline = time.monotonic() + max_wait_seconds
     delay = retry_initial_seconds
     last_error: Optional[BackendUnavailableError] = None
     told: Optional[tuple[str, str]] = None
+    seen = False  # the Job has been seen: from then on its absence means it was deleted
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -54,6 +62,9 @@ def wait_for_job(
             for event in backend.watch(job_names=[job_name], timeout_seconds=window):
                 last_error = None
                 delay = retry_initial_seconds
+                if event.kind == "DELETED":
+                    return DELETED
+                seen = True
                 if on_state:
                     on_state(event.state)
                 if event.state.is_terminal:
@@ -77,6 +88,10 @@ def wait_for_job(
             if time.monotonic() - started < window / 2:
                 # The stream was cut short, not timed out: do not hammer the backend.
                 time.sleep(min(retry_initial_seconds, max(0.0, deadline - time.monotonic())))
+        except JobNotFoundError:
+            if not seen:
+                raise
+            return DELETED  # gone between two windows of the watch
         except BackendUnavailableError as exc:
             last_error = exc
             time.sleep(max(0.0, min(delay, deadline - time.monotonic())))

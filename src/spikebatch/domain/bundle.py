@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import ConfigError, UnsafePathError
+from .local_files import shown_path
 
 BUNDLE_FORMAT_VERSION = 1
 BUNDLE_FILENAME = "bundle.zip"
@@ -49,8 +50,30 @@ def safe_relative_path(path: str) -> str:
     return normal
 
 
+def bundle_name_problem(name: str) -> Optional[str]:
+    """Why a file or folder name cannot travel in a bundle as it is, or None.
+
+    The manifest is UTF-8 JSON and its paths are POSIX paths the runner recreates, so a
+    name must be UTF-8 (a name the OS could not decode holds surrogate escapes), hold
+    no backslash (a separator to zip tools and Windows; ``safe_relative_path`` refuses
+    it) and no control character (it would break the one-line messages that name it).
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "has a name that is not valid UTF-8"
+    if "\\" in name:
+        return "has a backslash ('\\') in its name, which a bundle path cannot hold"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+        return "has a control character (a newline, a tab, NUL, ...) in its name"
+    return None
+
+
 def check_user_basename(name: str, what: str) -> str:
     """A user file's basename must be usable as is and not shadow the runner's files."""
+    problem = bundle_name_problem(name)
+    if problem:
+        raise ConfigError(f"{what} {shown_path(name)} {problem}; rename the file")
     if name in RESERVED_NAMES:
         raise ConfigError(f"{what} {name!r} uses a reserved name ({', '.join(sorted(RESERVED_NAMES))}); rename the file")
     if name.startswith(".") or "/" in name or not name:

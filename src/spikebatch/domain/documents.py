@@ -37,6 +37,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from .errors import ConfigError
+from .redaction import credential_shape, is_sensitive_key
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,22 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth = 0  # collections open around the node being composed
         self._alias_nodes = 0
         self._shapes: dict[int, tuple[int, int]] = {}  # id(node) -> (size, height)
+        #: id() of the values of secret-named keys (DB_PASSWORD: ...): never quoted in
+        #: an error message.
+        self.secret_nodes: set[int] = set()
 
     def compose_document(self) -> Any:
         self._shapes = {}  # anchors are per document; node ids may be reused after one
+        self.secret_nodes = set()
         return super().compose_document()
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        node = self._compose_measured(parent, index)
+        if isinstance(index, yaml.ScalarNode) and is_sensitive_key(str(index.value)):
+            self.secret_nodes.add(id(node))
+        return node
+
+    def _compose_measured(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._count_alias(self.peek_event())
             return super().compose_node(parent, index)  # an undefined alias fails there
@@ -206,8 +217,12 @@ def _converted(convert: Callable[[Any, Any], Any], loader: Any, node: Any, kind:
     try:
         return convert(loader, node)
     except (ValueError, KeyError, AttributeError, OverflowError):
+        text = str(node.value)
+        # The value of a secret-named key, or one that looks like a credential, is not
+        # quoted: the line and column say where it is.
+        secret = id(node) in getattr(loader, "secret_nodes", ()) or credential_shape(text)
         raise ConstructorError(
-            None, None, f"{_shown(str(node.value))} is not a valid {kind}; quote it if it is text",
+            None, None, f"{'the value' if secret else _shown(text)} is not a valid {kind}; quote it if it is text",
             node.start_mark) from None
 
 

@@ -120,6 +120,14 @@ class JobNotFoundError(BackendError):
     exit_code = 2
 
 
+class JobDeletedError(JobNotFoundError):
+    """The Job existed and was deleted (by someone else, a TTL, ``job-delete``) while
+    spikebatch was following it (``stream_logs(follow=True)``). Exit 5, the code of a
+    job deleted while it was waited on."""
+
+    exit_code = 5
+
+
 class JobConflictError(BackendError):
     """A Job of that name already exists."""
 
@@ -134,6 +142,13 @@ class InvalidManifestError(BackendError):
     def __init__(self, message: str, causes: list[str] | None = None) -> None:
         self.causes = list(causes or [])
         super().__init__(message)
+
+
+class JobTooLargeError(InvalidManifestError, ConfigError):
+    """The API server refused the Job as larger than it accepts in one request (HTTP
+    413, or etcd's "request is too large"): bad input, not a backend outage (exit 2)."""
+
+    exit_code = 2
 
 
 class NamespaceMismatchError(BackendError):

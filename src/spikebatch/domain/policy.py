@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .effective import effective_argv, effective_image, effective_resources, image_build_hint
+from .effective import effective_argv, effective_env, effective_image, effective_resources, image_build_hint
 from .models import ClusterProfile, JobSpec, ResourceSpec
 from .quantity import parse_quantity
+from .redaction import credential_shape, is_sensitive_key
 
 PASS, WARN, BLOCK = "PASS", "WARN", "BLOCK"
 LEVELS = (PASS, WARN, BLOCK)
@@ -42,6 +43,7 @@ GPU_JOB_ON_CPU_IMAGE = "GPU_JOB_ON_CPU_IMAGE"
 GPU_IMAGE_WITHOUT_GPU = "GPU_IMAGE_WITHOUT_GPU"
 IMAGE_TAG_NOT_PINNED = "IMAGE_TAG_NOT_PINNED"
 IMAGE_MISSING = "IMAGE_MISSING"
+PLAIN_SECRET_ENV = "PLAIN_SECRET_ENV"
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 _RISK = "or pass allow_policy_risk"
@@ -366,6 +368,32 @@ def _image_findings(job_spec: JobSpec, profile: ClusterProfile, gpus: int) -> Li
     return findings
 
 
+# --- credentials in plain env values ---------------------------------------------------
+
+
+def _secret_env_findings(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFinding]:
+    """A WARN for each plain env value that is likely a credential, by its variable's
+    name (MY_API_TOKEN, DB_PASSWORD) or by the value's shape (an AWS access key id, a
+    long random token). A plain value is written into the Job, where anyone who may
+    read Jobs in the namespace sees it; a secret reference is not. The message names
+    the variable, never the value."""
+    from_job = set(job_spec.container.env)
+    findings: List[PolicyFinding] = []
+    for name, value in effective_env(job_spec, profile).items():
+        if not isinstance(value, str) or not value.strip():
+            continue  # a secret reference, or nothing to hide
+        shape = credential_shape(value)
+        if not shape and not is_sensitive_key(name):
+            continue
+        source = "" if name in from_job else " (from the profile's namespace hook env_defaults)"
+        why = f"looks like {shape}" if shape else "is named like a secret"
+        findings.append(PolicyFinding(PLAIN_SECRET_ENV, WARN, (
+            f"environment variable {name}{source} has a plain value that {why}; a plain value is written "
+            "into the Job, where anyone who may read Jobs in the namespace sees it: store it in a "
+            f"Kubernetes secret and reference it instead, {name}: {{secret_name: <secret>, key: <key>}}")))
+    return findings
+
+
 def evaluate_policy(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFinding]:
     """All findings for a job on a cluster; a single PASS finding when nothing is wrong."""
     resources = effective_resources(job_spec, profile)
@@ -374,6 +402,7 @@ def evaluate_policy(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFi
         + _resource_findings(resources, profile)
         + _runtime_findings(job_spec, profile)
         + _image_findings(job_spec, profile, resources.gpus)
+        + _secret_env_findings(job_spec, profile)
     )
     unique = list(dict.fromkeys(findings))  # `sleep inf; sleep inf` is one problem, not two
     if not unique:

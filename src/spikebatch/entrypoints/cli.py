@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import cli_image, cli_jobs, cli_listing, cli_workflows
+from . import cli_image, cli_jobs, cli_listing, cli_storage, cli_workflows
 from .cli_common import OUTPUT_FORMATS, STATE, ProfileFileOpt, ProfileOpt
 
 app = typer.Typer(
@@ -59,6 +59,7 @@ cli_jobs.register(app)
 cli_workflows.register(app)
 cli_listing.register(app)
 cli_image.register(app)
+cli_storage.register(app)
 
 
 def _click_exception_type() -> type:

@@ -24,6 +24,8 @@ EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 EXIT_TIMEOUT = 4
+#: The job was deleted while it was waited on or its logs were followed.
+EXIT_JOB_DELETED = 5
 #: A bug in spikebatch itself (an exception it did not expect).
 EXIT_INTERNAL = 70
 
@@ -40,9 +42,43 @@ class CliState:
         self.debug: bool = False
         self.quiet: bool = False
         self.output: str = "text"
+        #: Secret values met in this run (plain values of secret-named env variables of
+        #: the job config and the profile); masked in every line the CLI prints.
+        self.secret_values: List[str] = []
+        self._user_secrets: Optional[List[str]] = None
+
+    def user_secrets(self) -> List[str]:
+        """The user's own credential values (read once, when first needed)."""
+        if self._user_secrets is None:
+            from ..container import user_secret_values
+
+            self._user_secrets = user_secret_values()
+        return self._user_secrets
 
 
 STATE = CliState()
+
+
+def remember_secrets(data: Any) -> None:
+    """Note the plain values ``data`` (a job spec, a profile, as dicts) holds under
+    secret names, so that no output line shows them."""
+    from ..domain.redaction import secret_values_in
+
+    for value in secret_values_in(data):
+        if value not in STATE.secret_values:
+            STATE.secret_values.append(value)
+
+
+def known_secrets() -> List[str]:
+    """Every value the CLI masks: the user's credentials and the secrets met so far."""
+    return [*STATE.user_secrets(), *STATE.secret_values]
+
+
+def masked(text: str) -> str:
+    """``text`` with every known secret value replaced by the mask."""
+    from ..domain.redaction import redact_text
+
+    return redact_text(text, known_secrets())
 
 
 # --- options shared by the commands ---------------------------------------------------
@@ -84,12 +120,12 @@ def emit(key: str, value: object) -> None:
 def say(message: str) -> None:
     """Human-oriented output goes to stderr, so stdout stays parseable."""
     if not STATE.quiet:
-        print(message, file=sys.stderr, flush=True)
+        print(masked(message), file=sys.stderr, flush=True)
 
 
 def warn(message: str) -> None:
     """A warning a user should see even with --quiet (one line on stderr)."""
-    print(f"warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    print(f"warning: {' '.join(masked(message).split())}", file=sys.stderr, flush=True)
 
 
 def output_format(option: Optional[str]) -> str:
@@ -114,11 +150,15 @@ def report(pairs: Mapping[str, Any], option: Optional[str], extra: Optional[Mapp
         return
     for key, value in pairs.items():
         if value is not None:
-            emit(key.upper(), value)
+            emit(key.upper(), masked(value) if isinstance(value, str) else value)
 
 
 def print_json(document: Any) -> None:
-    print(json.dumps(document, indent=2, sort_keys=False, default=str), flush=True)
+    """One JSON document on stdout, known secret values masked."""
+    from ..domain.redaction import redact_sensitive_map
+
+    shown = redact_sensitive_map(json.loads(json.dumps(document, default=str)), known_secrets())
+    print(json.dumps(shown, indent=2, sort_keys=False), flush=True)
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -127,8 +167,9 @@ def _one_line(text: str) -> str:
 
 
 def fail(message: str, exit_code: int) -> "typer.Exit":
-    """Print ``error: <message>`` (one line) and return the Exit to raise."""
-    print(f"error: {_one_line(message)}", file=sys.stderr, flush=True)
+    """Print ``error: <message>`` (one line, known secrets masked) and return the Exit
+    to raise."""
+    print(f"error: {_one_line(masked(message))}", file=sys.stderr, flush=True)
     return typer.Exit(exit_code)
 
 
@@ -176,7 +217,14 @@ def chosen_profile_source(profile: Optional[str], profile_file: Optional[Path]) 
 
 def load_profile(profile: Optional[str], profile_file: Optional[Path], *, fallback: Optional[Mapping[str, Any]] = None):
     """The ClusterProfile the user chose; else the one ``fallback`` (a submission
-    record's ``profile_name`` / ``profile_file``) names; else ``local``."""
+    record's ``profile_name`` / ``profile_file``) names; else ``local``. Its secret
+    values (a hook's plain ``DB_PASSWORD``) are masked in whatever the CLI prints."""
+    chosen = _load_profile(profile, profile_file, fallback)
+    remember_secrets(chosen.model_dump(mode="json"))
+    return chosen
+
+
+def _load_profile(profile: Optional[str], profile_file: Optional[Path], fallback: Optional[Mapping[str, Any]]):
     from ..container import USER_FILES
 
     load_cluster_profile, load_profile_from_name = USER_FILES.profile_file(), USER_FILES.profile_named()
@@ -255,4 +303,5 @@ def job_spec_from_options(job_config: Optional[Path], image: Optional[str], imag
     from ..domain.validation import validate_job_spec
 
     spec = load_job_config(job_config) if job_config else validate_job_spec({})
+    remember_secrets(spec.model_dump(mode="json"))
     return apply_image_choice(spec, image=image, image_profile=image_profile)

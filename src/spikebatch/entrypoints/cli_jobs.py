@@ -10,6 +10,8 @@ import typer
 from .cli_common import (
     job_spec_from_options,
     EXIT_USAGE,
+    known_secrets,
+    masked,
     JobRefArg,
     OutputOpt,
     ProfileFileOpt,
@@ -48,7 +50,8 @@ def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optio
     from ..container import write_user_file
     from .cli_output import Feedback
 
-    rendered = render(spec, prof)
+    # What is shown or written is masked; the real values are only ever submitted.
+    rendered = render(spec, prof, known_secrets())
     Feedback().findings(rendered.policy, include_pass=True)
     path = None
     if output_manifest:
@@ -56,7 +59,7 @@ def _render(spec: Any, prof: Any, output_manifest: Optional[Path], output: Optio
         path = str(output_manifest.expanduser().resolve())
     if wants_json(output):
         report({"JOB_NAME": rendered.job_name, "MANIFEST_PATH": path}, output,
-               {"manifest": rendered.manifest, "policy": rendered.policy.to_dict()})
+               {"manifest": rendered.shown_manifest, "policy": rendered.policy.to_dict()})
     elif path:
         report({"JOB_NAME": rendered.job_name, "MANIFEST_PATH": path}, output)
     else:
@@ -168,28 +171,36 @@ def job_logs(
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Print a job's log lines on stdout (every pod, oldest first)."""
+    """Print a job's log lines on stdout (every pod, oldest first). With --follow, until
+    the job ends; a job deleted meanwhile ends it with one line and exit 5."""
 
     def action() -> None:
         from ..application.runs import saved_runner_log
-        from ..domain.errors import JobNotFoundError
+        from ..domain.errors import JobDeletedError, JobNotFoundError
         from .cli_runs import resolve_target
 
         target = resolve_target(job, profile, profile_file)
         as_json = wants_json(output)
         lines: list[str] = []
         try:
-            for line in target.session.stream_logs(target.job_name, follow=follow):
+            stream = target.session.stream_logs(target.job_name, follow=follow)
+            if follow:
+                say(f"following the log of job {target.job_name} until it ends (Ctrl-C stops)")
+            for line in stream:
+                line = masked(line)
                 if as_json:
                     lines.append(line)
                 else:
                     print(line, flush=follow)
+        except JobDeletedError:
+            raise  # said by run_guarded: the job went away while it was followed
         except JobNotFoundError:
             saved = saved_runner_log(target)
             if saved is None:
                 raise
             where, lines = saved
             say(f"job {target.job_name} is gone from the backend; showing the runner log saved at {where}")
+            lines = [masked(line) for line in lines]
             if not as_json:
                 print("\n".join(lines))
         if as_json:

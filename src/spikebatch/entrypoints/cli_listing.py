@@ -9,6 +9,7 @@ import typer
 
 from .cli_common import (
     OutputOpt,
+    known_secrets,
     ProfileFileOpt,
     ProfileOpt,
     load_profile,
@@ -169,15 +170,17 @@ def profiles_show(
     name: Annotated[str, typer.Argument(help="Profile name, or a path to a profile YAML file.")],
     output: OutputOpt = None,
 ) -> None:
-    """Print a profile as spikebatch sees it (after extends and defaults) as YAML."""
+    """Print a profile as spikebatch sees it (after extends and defaults) as YAML, with
+    secret values (a hook's plain DB_PASSWORD, your own AWS keys) masked."""
 
     def action() -> None:
         import yaml
 
         from ..container import load_profile
+        from ..domain.redaction import redact_sensitive_map
 
         prof = load_profile(name)
-        data = prof.model_dump(mode="json")
+        data = redact_sensitive_map(prof.model_dump(mode="json"), known_secrets())
         if wants_json(output):
             print_json(data)
         else:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from .cli_common import (
+    EXIT_JOB_DELETED,
     EXIT_JOB_FAILED,
     EXIT_TIMEOUT,
     EXIT_UNAVAILABLE,
@@ -16,6 +17,7 @@ from .cli_common import (
     fail,
     kubeconfig_path,
     load_profile,
+    masked,
     open_session,
     report,
     run_records,
@@ -26,7 +28,7 @@ from .cli_common import (
 
 #: What wait_for_completion returns -> the exit code the CLI ends with.
 FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Stuck": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT,
-              "Backend unavailable": EXIT_UNAVAILABLE}
+              "Backend unavailable": EXIT_UNAVAILABLE, "Deleted": EXIT_JOB_DELETED}
 
 
 def resolve_target(ref: str, profile: Optional[str], profile_file: Optional[Path]) -> Any:
@@ -61,7 +63,7 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
             130,
         ) from None
     feedback.final_state(job_name, final)
-    if final in ("Complete", "Failed"):
+    if final in ("Complete", "Failed", "Deleted"):
         note_state(run_records(), record, final, warn)
     return final
 
@@ -94,6 +96,8 @@ def conclude(final: str, job_name: str, *, max_wait_seconds: float, session: Any
         f"(spikebatch wait {job_name} to wait longer)",
         "Backend unavailable": f"lost contact with the job backend while waiting for {job_name}; "
         f"it may still be running (spikebatch job-status {job_name} once the cluster is reachable)",
+        "Deleted": f"job {job_name} was deleted while waiting (by someone else, job-delete or its TTL); it did "
+        "not end by itself and its pods are gone: submit it again to run it",
     }
     raise fail(messages.get(final, f"job {job_name} ended as {final}"), FINAL_EXIT.get(final, EXIT_JOB_FAILED))
 
@@ -102,7 +106,7 @@ def follow_logs(session: Any, job_name: str, stream: Any = None) -> None:
     """Print the job's log lines as they come (until the job ends)."""
     out = stream or sys.stderr
     for line in session.stream_logs(job_name, follow=True):
-        print(line, file=out, flush=True)
+        print(masked(line), file=out, flush=True)
 
 
 def after_submit(

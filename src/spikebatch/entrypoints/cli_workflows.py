@@ -188,7 +188,8 @@ def wait(
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Wait until a job ends; exit 0 Complete, 1 Failed or stuck (its pod cannot start), 3 backend unreachable, 4 timeout."""
+    """Wait until a job ends; exit 0 Complete, 1 Failed or stuck (its pod cannot start), 3 backend unreachable,
+    4 timeout, 5 deleted while waiting."""
 
     def action() -> None:
         from .cli_output import Feedback

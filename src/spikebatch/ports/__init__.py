@@ -6,11 +6,12 @@ Adapters in ``spikebatch.adapters`` implement them; ``spikebatch.container`` pic
 from .backend import JobBackend, JobEvent, JobInfo, JobState
 from .records import RunRecords, SubmissionRecord
 from .sorter import Sorter, SortingOutcome
-from .storage import ArtifactStore, ProgressCallback
+from .storage import ArtifactStore, IncompleteUpload, ProgressCallback
 from .workspace import WorkspaceCodec
 
 __all__ = [
     "ArtifactStore",
+    "IncompleteUpload",
     "JobBackend",
     "JobEvent",
     "JobInfo",

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional, Protocol, runtime_checkable
 
 #: Called as ``progress(bytes_done, bytes_total)`` while a transfer runs. ``bytes_total``
 #: is the full size of the transfer, so a progress bar can show rate and ETA.
 ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """An upload that was started and never finished: an S3 multipart upload neither
+    completed nor aborted (what a killed process or a dead connection leaves; the server
+    keeps its parts, and bills them, until it is aborted), or a local store's partial
+    file."""
+
+    #: The object the upload was writing.
+    uri: str
+    #: The server's upload id (for the local store: the partial file's name).
+    upload_id: str
+    #: When it was started (local store: last written), timezone-aware UTC.
+    initiated: datetime
+    #: Bytes stored so far, when the store can tell.
+    size: Optional[int] = None
 
 
 @runtime_checkable
@@ -91,3 +110,12 @@ class ArtifactStore(Protocol):
 
     def write_bytes(self, uri: str, data: bytes) -> str:
         """Write a small object's whole content; return its URI."""
+
+    def list_incomplete_uploads(self, prefix: str) -> list[IncompleteUpload]:
+        """Every incomplete upload of an object under ``prefix`` (a URI ending "/"),
+        sorted by URI. (Uploads of one object that upload_file / put_blob leave behind
+        are aborted by the next successful upload of that object.)"""
+
+    def abort_incomplete_upload(self, upload: IncompleteUpload) -> bool:
+        """Abort ``upload`` and free what it stored; False when it no longer exists
+        (finished or aborted meanwhile)."""

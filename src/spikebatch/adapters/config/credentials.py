@@ -83,6 +83,20 @@ def _aws_from_file(env: Mapping[str, str]) -> tuple[Optional[str], Optional[str]
     return get("aws_access_key_id"), get("aws_secret_access_key"), get("aws_session_token"), f"file:{path}"
 
 
+def user_secret_values(env: Optional[Mapping[str, str]] = None) -> list[str]:
+    """The user's own credential values, to mask in everything shown or stored: the AWS
+    keys of the environment and of the shared credentials file (its AWS_PROFILE
+    section). Never raises: a file that cannot be parsed holds no key spikebatch would
+    use, and showing a manifest must not fail over it."""
+    env = os.environ if env is None else env
+    values = [env.get(name) for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+    try:
+        values += list(_aws_from_file(env)[:3])
+    except (ConfigError, OSError, UnicodeDecodeError):
+        pass  # unreadable or malformed: resolve_credentials reports it where the keys are used
+    return list(dict.fromkeys(v for v in values if v))
+
+
 def resolve_credentials(
     *,
     kubeconfig: Optional[str] = None,

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ...domain.errors import ConfigError, JobSpecValidationError, ProfileNotFoundError
 from ...domain.models import ClusterProfile
 from ...domain.validation import validate_model
-from .yaml_reader import parse_yaml, read_user_text
+from .yaml_reader import check_user_file, parse_yaml, read_user_text
 
 PROFILE_PATH_ENV = "SPIKEBATCH_PROFILE_PATH"
 _SUFFIXES = (".yaml", ".yml")
@@ -130,8 +130,7 @@ def _to_profile(data: Dict[str, Any], source: str, default_name: str) -> Cluster
 def load_cluster_profile(path: str | os.PathLike, env: Optional[Dict[str, str]] = None) -> ClusterProfile:
     """Load a profile from an explicit YAML path."""
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"profile file {str(file)!r} does not exist; check the --profile-file path")
+    check_user_file(file, "profile file", "--profile-file")
     data = _read_yaml(read_user_text(file, str(file)), str(file))
     seen = ((_file_identity(file), file.stem),)
     return _to_profile(_resolve(data, str(file), env, seen), str(file), file.stem)

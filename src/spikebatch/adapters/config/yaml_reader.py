@@ -3,11 +3,14 @@ the size, nesting and alias limits of ``domain.documents``."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from ...domain.documents import YAML_LIMITS, check_document_size, parse_yaml_text
 from ...domain.errors import ConfigError
+from ...domain.local_files import file_kind, shown_path
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -31,9 +34,21 @@ def read_user_text(path: Path, source: str) -> str:
         ) from None
 
 
+def check_user_file(path: Path, what: str, flag: str) -> None:
+    """``path`` must be a regular file (or a link to one): a missing file names ``what``
+    and the ``flag``; a FIFO, socket, device or folder says what it is -- and is never
+    opened (reading a FIFO would wait for a writer forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{what} {shown_path(os.fspath(path))} does not exist; check the {flag} path") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{what} {shown_path(os.fspath(path))} is {file_kind(mode)}, not a regular file; "
+                          f"give a YAML file to {flag}")
+
+
 def read_yaml_file(path: Path, what: str, flag: str) -> Any:
     """Parse the YAML file at ``path``; a missing file names ``what`` and the ``flag``."""
-    if not path.is_file():
-        raise ConfigError(f"{what} {str(path)!r} does not exist; check the {flag} path")
+    check_user_file(path, what, flag)
     source = f"{what} {str(path)!r}"
     return parse_yaml(read_user_text(path, source), source)

@@ -6,10 +6,11 @@ import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 #: Suffix of the temporary files atomic_path writes (listings skip them).
 TEMPORARY_SUFFIX = ".spikebatch-part"
+_HEX = frozenset("0123456789abcdef")
 
 
 @contextlib.contextmanager
@@ -50,3 +51,14 @@ def write_text_atomically(path: str | Path, text: str, *, fsync: bool = False, p
 def is_temporary_name(name: str) -> bool:
     """Whether ``name`` is one of atomic_path's temporary files."""
     return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
+
+
+def temporary_target(name: str) -> Optional[str]:
+    """The name of the file that atomic_path's temporary file ``name`` was to become
+    (``.<final>.<8 hex>.spikebatch-part``), or None when ``name`` is not one."""
+    if not is_temporary_name(name):
+        return None
+    final, dot, token = name[1:-len(TEMPORARY_SUFFIX)].rpartition(".")
+    if not dot or not final or len(token) != 8 or not set(token) <= _HEX:
+        return None
+    return final

@@ -21,6 +21,12 @@ is hashed and checked like a download before it is used; should a process that i
 permissions (root) write through a link anyway, the object's size / mtime no longer
 match its sidecar, so every later download refuses it and the next ``put_blob`` of
 those bytes stores them again.
+
+Every file is written under a temporary name (``.<name>.<8 hex>.spikebatch-part``) and
+renamed when complete; a process killed mid-write leaves that partial file. These are
+the local store's unfinished uploads: the next successful upload of the same object
+removes them, and ``list_incomplete_uploads`` / ``abort_incomplete_upload`` find and
+remove the rest (their time is the file's last write).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import os
 import secrets
 import stat
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -44,10 +51,10 @@ from ...domain.errors import (
     UnsafePathError,
 )
 from ...domain.storage_uri import StorageURI, file_uri, parse_uri
-from ...ports.storage import ProgressCallback
+from ...ports.storage import IncompleteUpload, ProgressCallback
 from ..storage.base_store import BaseArtifactStore, ObjectInfo
 from ..storage.progress import Progress, TransferCancelled
-from .atomic import TEMPORARY_SUFFIX, atomic_path, is_temporary_name, write_text_atomically
+from .atomic import TEMPORARY_SUFFIX, atomic_path, is_temporary_name, temporary_target, write_text_atomically
 from .digests import CHUNK, DigestCache, sha256_file
 from .user_dirs import data_dir
 
@@ -151,6 +158,8 @@ class LocalFileStorage(BaseArtifactStore):
     ``file://`` + ``$SPIKEBATCH_DATA_DIR`` or ``~/.local/share/spikebatch/storage/``)."""
 
     scheme = "file"
+    #: A partial file of any size may be left by a killed process.
+    unfinished_upload_floor = 0
 
     def __init__(self, *, prefix: Optional[str] = None, path_templates: Any = None,
                  root: str | Path | None = None, digest_cache: Optional[DigestCache] = None) -> None:
@@ -347,3 +356,70 @@ class LocalFileStorage(BaseArtifactStore):
         with self._os_errors(uri, "delete"):
             for victim in (path, self._meta(path)):
                 victim.unlink(missing_ok=True)
+
+    # --- partial files (unfinished uploads) ----------------------------------------
+    def _inside_root(self, folder: Path) -> Optional[Path]:
+        """``folder`` resolved, when it lies under the root (the metadata tree
+        included); None otherwise."""
+        resolved = folder.resolve()
+        if resolved != self._real_root and self._real_root not in resolved.parents:
+            return None
+        return resolved
+
+    @staticmethod
+    def _partial(folder: Path, name: str, st: os.stat_result) -> IncompleteUpload:
+        return IncompleteUpload(
+            uri=file_uri(str(folder / (temporary_target(name) or name))), upload_id=name,
+            initiated=datetime.fromtimestamp(st.st_mtime, timezone.utc), size=st.st_size)
+
+    def _partials_in(self, folder: Path, target: Optional[str]) -> Iterator[IncompleteUpload]:
+        """Partial files directly in ``folder`` (of ``target`` only, when given)."""
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            name_target = temporary_target(entry.name)
+            if name_target is None or (target is not None and name_target != target):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # renamed or removed meanwhile
+            if stat.S_ISREG(st.st_mode):
+                yield self._partial(folder, entry.name, st)
+
+    def _incomplete(self, where: StorageURI, *, sizes: bool) -> list[IncompleteUpload]:
+        with self._os_errors(where, "list partial files under"):
+            if not where.is_prefix:
+                path = self._path(where)
+                meta = self._meta(path)
+                return [*self._partials_in(path.parent, path.name),
+                        *self._partials_in(meta.parent, meta.name)]
+            base = self._path(where)
+            # The metadata tree's partial files too (sidecars being written); walking
+            # the root itself covers it.
+            folders = [base]
+            if base != self._real_root:
+                folders.append(self._real_root / META_DIR / base.relative_to(self._real_root))
+            found: list[IncompleteUpload] = []
+            for top in folders:
+                for folder, dirs, _ in os.walk(top):
+                    here = Path(folder)
+                    dirs[:] = sorted(d for d in dirs if not (here / d).is_symlink())
+                    found += self._partials_in(here, None)
+            return found
+
+    def _abort(self, uri: StorageURI, upload_id: str) -> bool:
+        folder = self._inside_root(Path(uri.key).parent)
+        if folder is None or "/" in upload_id or temporary_target(upload_id) != Path(uri.key).name:
+            raise InvalidURIError(
+                f"{upload_id!r} is not a partial file of {uri} in the storage root {self.local_root}; "
+                "use what list_incomplete_uploads returned"
+            )
+        with self._os_errors(uri, "remove the partial file of"):
+            try:
+                (folder / upload_id).unlink()
+            except FileNotFoundError:
+                return False
+        return True

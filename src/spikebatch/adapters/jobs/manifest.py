@@ -4,13 +4,43 @@ YAML text, checked to be one batch/v1 Job, and pinned to the backend's namespace
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from ...domain.documents import MANIFEST_LIMITS, parse_yaml_documents
-from ...domain.errors import ConfigError, InvalidManifestError, NamespaceMismatchError
+from ...domain.errors import ConfigError, InvalidManifestError, JobTooLargeError, NamespaceMismatchError
 from ...ports.backend import ManifestInput
+
+#: What etcd says (through the API server, as HTTP 500) about an object over its
+#: request limit (1.5 MiB by default), which the API server's own 3 MiB limit let by.
+ETCD_TOO_LARGE = "request is too large"
+#: The largest Job (as JSON) the cluster adapters send. The API server takes request
+#: bodies up to 3 MiB (larger: HTTP 413), but etcd stores objects up to 1.5 MiB by
+#: default; a Job between the two passes a server-side dry run and then fails its real
+#: create with a baffling "controller-uid ... must be" error (the API server retries the
+#: refused write), after the inputs were uploaded.
+MAX_JOB_BYTES = 1536 * 1024
+
+
+def check_job_size(body: Mapping[str, Any], max_bytes: Optional[int], *, target: str, where: str) -> None:
+    """JobTooLargeError when ``body`` as JSON is over ``max_bytes`` (None: no limit)."""
+    if max_bytes is None:
+        return
+    size = len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
+    if size > max_bytes:
+        raise too_large(target, where, f"{size / 1048576:.1f} MiB as JSON, over the {max_bytes / 1048576:g} MiB "
+                        "an object may have in etcd by default")
+
+
+def too_large(target: str, where: str, detail: str) -> JobTooLargeError:
+    """The one line for a Job the API server refuses for its size (HTTP 413, or etcd's
+    limit): bad input, so exit 2, with what to do instead."""
+    return JobTooLargeError(
+        f"{target} is too large for Kubernetes {where} ({detail}): its env values, "
+        "arguments or command carry too much inline data; keep them small and pass large data as a "
+        "file instead (an --input file of the bundle, a volume, or an object in storage)")
 
 
 def load_manifest(manifest: ManifestInput) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableE
 from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
-from ..jobs.manifest import prepare_job_manifest
+from ..jobs.manifest import MAX_JOB_BYTES, check_job_size, prepare_job_manifest
 from ..jobs.objects import container_name, job_info, label_selector, pod_selector, sorted_by_creation
 from ..jobs.pod_logs import PodLogStream, job_log_lines
 from .errors import error_from_stderr
@@ -35,6 +35,9 @@ class KubectlBackend:
     timeout_seconds: float = 60.0
     #: Longest a watch keeps restarting kubectl against an unreachable API server.
     watch_reconnect_grace_seconds: float = 120.0
+    #: The largest Job (JSON bytes) handed to kubectl; a larger one is refused before
+    #: kubectl runs (see ``jobs.manifest.MAX_JOB_BYTES``). None: the server judges.
+    max_job_bytes: Optional[int] = MAX_JOB_BYTES
 
     def __init__(self, namespace: str = "default", kubeconfig: Optional[str] = None, kubectl: str = "kubectl") -> None:
         self.namespace = namespace
@@ -93,6 +96,7 @@ class KubectlBackend:
     def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
         body = prepare_job_manifest(manifest, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
+        check_job_size(body, self.max_job_bytes, target=f"{JOBS} {name!r}", where=f"in namespace {self.namespace!r}")
         args = ["create", "-f", "-"] + (["--dry-run=server"] if dry_run else [])
         created = self._json(args, stdin=json.dumps(body), verb="create", resource=JOBS, name=name)
         return created["metadata"]["name"]

@@ -19,6 +19,7 @@ from ...domain.errors import (
     JobConflictError,
     JobNotFoundError,
 )
+from ..jobs.manifest import ETCD_TOO_LARGE, too_large
 
 _SERVER = re.compile(r"Error from server \((?P<reason>[A-Za-z]+)\):\s*(?P<msg>.*)")
 _INVALID = re.compile(r"\S+ \"[^\"]*\" is invalid:\s*(?P<rest>.*)$")
@@ -78,6 +79,8 @@ def error_from_stderr(stderr: str, *, verb: str, resource: str, namespace: str,
         if name and verb != "create":
             return JobNotFoundError(f"{target} not found {where}")
         return BackendError(f"cannot {verb} {target} {where}: {msg} (does the namespace exist?)")
+    if reason == "RequestEntityTooLarge" or "Request entity too large" in line or ETCD_TOO_LARGE in line:
+        return too_large(target, where, msg)
     if reason == "AlreadyExists":
         return JobConflictError(f"{target} already exists {where}; delete it or choose another name")
     if reason in ("ServiceUnavailable", "InternalError", "Timeout", "ServerTimeout", "TooManyRequests") or (

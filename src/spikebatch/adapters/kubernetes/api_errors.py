@@ -14,6 +14,7 @@ from ...domain.errors import (
     JobConflictError,
     JobNotFoundError,
 )
+from ..jobs.manifest import ETCD_TOO_LARGE, too_large
 
 
 def status_body(exc: Any) -> dict[str, Any]:
@@ -79,6 +80,8 @@ def map_api_error(exc: Any, *, verb: str, resource: str, namespace: str, host: s
                             "(does the namespace exist?)")
     if status == 409:
         return JobConflictError(f"{target} already exists {where}; delete it or choose another name")
+    if status == 413 or ETCD_TOO_LARGE in server_msg:
+        return too_large(target, where, server_msg or f"HTTP {status}")
     if status == 422:
         causes = field_causes(body)
         detail = "; ".join(causes) if causes else server_msg

@@ -22,7 +22,7 @@ from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableE
 from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
-from ..jobs.manifest import prepare_job_manifest
+from ..jobs.manifest import MAX_JOB_BYTES, check_job_size, prepare_job_manifest
 from ..jobs.objects import container_name, job_info, label_selector, pod_selector, sorted_by_creation
 from ..jobs.pod_logs import PodLogStream, job_log_lines
 from ..kubectl.backend import KubectlBackend
@@ -49,6 +49,9 @@ class KubernetesBatchJobBackend:
     watch_reconnect_grace_seconds: float = 120.0
     #: Server-side length of one watch connection (then it is renewed).
     watch_chunk_seconds: int = 300
+    #: The largest Job (JSON bytes) sent to the API server; a larger one is refused
+    #: before any request (see ``jobs.manifest.MAX_JOB_BYTES``). None: the server judges.
+    max_job_bytes: Optional[int] = MAX_JOB_BYTES
 
     def __init__(self, namespace: str = "default", kubeconfig: Optional[str] = None,
                  use_kubectl_fallback: bool = True) -> None:
@@ -147,6 +150,7 @@ class KubernetesBatchJobBackend:
             return self.fallback.apply_manifest(manifest, dry_run=dry_run)
         body = prepare_job_manifest(manifest, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
+        check_job_size(body, self.max_job_bytes, target=f"{JOBS} {name!r}", where=f"in namespace {self.namespace!r}")
         # dryRun=All: the API server validates, admits and authorises, and stores nothing.
         extra = {"dry_run": "All"} if dry_run else {}
         created = self._json(self._batch.create_namespaced_job, self.namespace, body,

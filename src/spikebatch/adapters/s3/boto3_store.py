@@ -3,7 +3,8 @@
 Uploads go through boto3's managed transfer (s3transfer) with a TransferConfig sized
 for multi-GB recordings: 64 MiB parts sent by 8 threads, each part streamed from the
 file (memory does not grow with file size). s3transfer aborts a failed multipart upload
-itself -- including on Ctrl-C -- so no parts are left behind. Downloads are one
+itself -- including on Ctrl-C -- so no parts are left behind; what a killed process
+leaves, the next upload of that object aborts (BaseArtifactStore). Downloads are one
 streamed GET hashed on the way (see BaseArtifactStore._download): s3transfer's parallel
 ranged GETs would need a second pass to verify the sha256, and on cancellation it leaves
 half-read connections open (MinIO then holds a read lock on the object for 30 s).
@@ -17,6 +18,7 @@ leak through repr() or an error message.
 from __future__ import annotations
 
 import contextlib
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -36,6 +38,7 @@ from botocore.exceptions import (
 
 from ...domain.errors import StorageError
 from ...domain.storage_uri import StorageURI
+from ...ports.storage import IncompleteUpload
 from ..files.digests import DigestCache
 from ..storage.base_store import STREAM_CHUNK, BaseArtifactStore, ObjectInfo
 from ..storage.progress import Progress
@@ -219,3 +222,52 @@ class S3StorageClient(BaseArtifactStore):
     def _delete(self, uri: StorageURI) -> None:
         with self._errors(uri):
             self._client.delete_object(Bucket=uri.bucket, Key=uri.key)
+
+    def _multipart_uploads(self, bucket: str, key_prefix: str) -> list[dict]:
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key_prefix)
+        return [upload for page in pages for upload in page.get("Uploads", [])]
+
+    def _incomplete(self, where: StorageURI, *, sizes: bool) -> list[IncompleteUpload]:
+        found: list[IncompleteUpload] = []
+        with self._errors(where):
+            uploads = self._multipart_uploads(where.bucket, where.key)
+            if where.is_prefix and where.key and not uploads:
+                # MinIO lists the uploads of one whole object name, or of the whole
+                # bucket, and answers any other prefix with none: filter here instead.
+                uploads = self._multipart_uploads(where.bucket, "")
+            for upload in uploads:
+                key = upload["Key"]
+                if not (key.startswith(where.key) if where.is_prefix else key == where.key):
+                    continue
+                size = None
+                if sizes:
+                    size = self._parts_size(where.bucket, key, upload["UploadId"])
+                    if size is None:
+                        continue  # finished or aborted meanwhile
+                found.append(IncompleteUpload(
+                    uri=str(StorageURI("s3", where.bucket, key)), upload_id=upload["UploadId"],
+                    initiated=upload["Initiated"].astimezone(timezone.utc), size=size))
+        return found
+
+    def _parts_size(self, bucket: str, key: str, upload_id: str) -> Optional[int]:
+        """Bytes the upload's parts hold; None when the upload no longer exists."""
+        try:
+            pages = self._client.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id)
+            return sum(int(part["Size"]) for page in pages for part in page.get("Parts", []))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            return None
+
+    def _abort(self, uri: StorageURI, upload_id: str) -> bool:
+        with self._errors(uri):
+            try:
+                # Asked first: MinIO answers an abort of an upload that is gone with
+                # success too, and ListParts tells it apart.
+                self._client.list_parts(Bucket=uri.bucket, Key=uri.key, UploadId=upload_id, MaxParts=1)
+                self._client.abort_multipart_upload(Bucket=uri.bucket, Key=uri.key, UploadId=upload_id)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+                return False
+        return True

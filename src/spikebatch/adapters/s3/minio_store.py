@@ -1,7 +1,7 @@
 """MinioStorageClient: the ArtifactStore through the MinIO Python SDK.
 
 The same behaviour as the boto3 adapter (it inherits every port method from
-BaseArtifactStore); only the seven primitives talk to the ``minio`` SDK.
+BaseArtifactStore); only the primitives talk to the ``minio`` SDK.
 
 * ``endpoint_url`` ``http(s)://host:port`` becomes minio's ``host:port`` + ``secure``.
 * Uploads use ``fput_object`` with 16 MiB parts, 3 sent in parallel (fewer requests
@@ -12,6 +12,9 @@ BaseArtifactStore); only the seven primitives talk to the ``minio`` SDK.
   Ctrl-C, the upload runs in a worker thread: an interrupt in the caller's thread sets
   a flag, the worker's next progress report raises, the SDK aborts the upload, and the
   interrupt is re-raised once the worker has finished.
+* Unfinished multipart uploads are listed and aborted with the SDK's own calls of those
+  S3 APIs (``_list_multipart_uploads``, ``_list_parts``, ``_abort_multipart_upload``:
+  the SDK has no public ones since 7.0).
 * Retries: a urllib3 Retry that retries connection errors, read errors and the
   transient statuses (429/5xx) with exponential backoff, never 403 / 404.
 * Credentials: explicit keys, else the AWS / MinIO environment variables, else
@@ -23,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import urlsplit
@@ -34,6 +38,7 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 
 from ...domain.errors import InvalidURIError, StorageError
 from ...domain.storage_uri import StorageURI
+from ...ports.storage import IncompleteUpload
 from ..files.digests import DigestCache
 from ..storage.base_store import STREAM_CHUNK, BaseArtifactStore, ObjectInfo
 from ..storage.progress import Progress, TransferCancelled
@@ -203,18 +208,23 @@ class MinioStorageClient(BaseArtifactStore):
                 finished.set()
 
         finished = threading.Event()
-        threading.Thread(target=run, name="spikebatch-minio-upload", daemon=True).start()
+        worker = threading.Thread(target=run, name="spikebatch-minio-upload", daemon=True)
         # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() leaves
         # the Thread marked as stopped while it still runs (CPython's bpo-45274 handling),
         # so a second join() would return before the SDK has aborted the upload.
         try:
+            # Started inside the try: a Ctrl-C that lands just after the start (before
+            # the first wait) also cancels the upload instead of leaving it running.
+            worker.start()
             while not finished.wait(0.25):
                 pass
         except BaseException:
             # Ctrl-C (or SystemExit) here: let the SDK abort the multipart upload
-            # before the interrupt goes on.
+            # before the interrupt goes on. A Ctrl-C before the thread started leaves
+            # nothing to wait for.
             cancel.set()
-            finished.wait()
+            if worker.ident is not None:
+                finished.wait()
             raise
         if "error" in outcome:
             raise outcome["error"]
@@ -259,3 +269,70 @@ class MinioStorageClient(BaseArtifactStore):
     def _delete(self, uri: StorageURI) -> None:
         with self._errors(uri):
             self._client.remove_object(uri.bucket, uri.key)
+
+    def _multipart_uploads(self, bucket: str, key_prefix: str) -> list[Any]:
+        uploads: list[Any] = []
+        markers: tuple[Optional[str], Optional[str]] = (None, None)
+        while True:
+            result = self._client._list_multipart_uploads(
+                bucket, prefix=key_prefix, key_marker=markers[0], upload_id_marker=markers[1])
+            uploads += result.uploads
+            # minio 7.2 keeps NextUploadIdMarker under a misspelt attribute name.
+            following = (result.next_key_marker,
+                         result.next_upload_id_marker or getattr(result, "self._next_upload_id_marker", None))
+            if not result.is_truncated or not following[0] or following == markers:
+                return uploads
+            markers = following
+
+    def _incomplete(self, where: StorageURI, *, sizes: bool) -> list[IncompleteUpload]:
+        found: list[IncompleteUpload] = []
+        with self._errors(where):
+            uploads = self._multipart_uploads(where.bucket, where.key)
+            if where.is_prefix and where.key and not uploads:
+                # MinIO lists the uploads of one whole object name, or of the whole
+                # bucket, and answers any other prefix with none: filter here instead.
+                uploads = self._multipart_uploads(where.bucket, "")
+            for upload in uploads:
+                key = upload.object_name
+                if not (key.startswith(where.key) if where.is_prefix else key == where.key):
+                    continue
+                size = None
+                if sizes:
+                    size = self._parts_size(where.bucket, key, upload.upload_id)
+                    if size is None:
+                        continue  # finished or aborted meanwhile
+                found.append(IncompleteUpload(
+                    uri=str(StorageURI("s3", where.bucket, key)), upload_id=upload.upload_id,
+                    # A server that gives no start time: count the upload as just started.
+                    initiated=(upload.initiated_time or datetime.now(timezone.utc)).astimezone(timezone.utc),
+                    size=size))
+        return found
+
+    def _parts_size(self, bucket: str, key: str, upload_id: str) -> Optional[int]:
+        """Bytes the upload's parts hold; None when the upload no longer exists."""
+        total, marker = 0, None
+        try:
+            while True:
+                result = self._client._list_parts(bucket, key, upload_id, part_number_marker=marker)
+                total += sum(part.size or 0 for part in result.parts)
+                if not result.is_truncated or not result.next_part_number_marker \
+                        or result.next_part_number_marker == marker:
+                    return total
+                marker = result.next_part_number_marker
+        except S3Error as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+            return None
+
+    def _abort(self, uri: StorageURI, upload_id: str) -> bool:
+        with self._errors(uri):
+            try:
+                # Asked first: MinIO answers an abort of an upload that is gone with
+                # success too, and ListParts tells it apart.
+                self._client._list_parts(uri.bucket, uri.key, upload_id, max_parts=1)
+                self._client._abort_multipart_upload(uri.bucket, uri.key, upload_id)
+            except S3Error as exc:
+                if exc.code != "NoSuchUpload":
+                    raise
+                return False
+        return True

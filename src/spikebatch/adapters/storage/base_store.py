@@ -2,15 +2,29 @@
 content-addressed blobs with dedupe, verified atomic downloads (resumed after a dropped
 connection) and output listing/download.
 
-An adapter subclasses BaseArtifactStore and implements its seven primitives (_stat,
-_upload, _open_range, _list, _read, _write, _delete); every public method of the port
-is written once here, so the three adapters cannot drift apart in behaviour.
+An adapter subclasses BaseArtifactStore and implements its primitives (_stat, _upload,
+_open_range, _list, _read, _write, _delete, and _incomplete / _abort for uploads left
+unfinished); every public method of the port is written once here, so the three
+adapters cannot drift apart in behaviour.
+
+Uploads left unfinished. A multipart upload whose process was killed (SIGKILL, a lost
+machine) or whose connection died stays on an S3 server, invisible to listings and
+billed, until someone aborts it; the local store's analogue is a partial file. Once an
+upload of an object has succeeded, every other unfinished upload of that same object is
+aborted, whatever its age: the object now holds complete content, so such an upload is
+either dead or a concurrent writer of the same key (two submissions of one recording,
+whose content-addressed key holds the same bytes either way). That concurrent writer
+then fails to finish its own upload, finds the object holding exactly the bytes it was
+sending (size and sha256), and counts its upload as done. The rest -- uploads of
+objects nobody uploads again -- ``list_incomplete_uploads`` / ``abort_incomplete_upload``
+find and remove (``spikebatch clean``).
 """
 
 from __future__ import annotations
 
 import abc
 import hashlib
+import logging
 import string
 import time
 from dataclasses import dataclass
@@ -22,11 +36,12 @@ from ...domain.errors import (
     IntegrityError,
     InvalidURIError,
     ObjectNotFoundError,
+    StorageError,
     StorageUnavailableError,
 )
 from ...domain.models import StoragePathTemplates
 from ...domain.storage_uri import StorageURI, parse_uri, relative_key_problem
-from ...ports.storage import ProgressCallback
+from ...ports.storage import IncompleteUpload, ProgressCallback
 from ..files.atomic import atomic_path
 from ..files.digests import DigestCache, FileIdentity, check_unchanged
 from ..files.path_guard import safe_local_path
@@ -37,6 +52,11 @@ from .retry import RetryPolicy
 #: chunk is discarded and re-fetched by the resumed ranged GET).
 STREAM_CHUNK = 1024 * 1024
 _HEX64 = frozenset("0123456789abcdef")
+#: S3's smallest part (every part but the last): a file below it is sent in one PUT by
+#: both SDKs as configured here, so no multipart upload of it can be left behind.
+S3_MIN_PART = 5 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,9 @@ class BaseArtifactStore(abc.ABC):
     #: The folder behind file:// URIs; None for a store that is not on this filesystem.
     local_root: Optional[Path] = None
     retry = RetryPolicy()
+    #: Files smaller than this cannot have left an unfinished upload of their object
+    #: (see S3_MIN_PART), so a successful upload of one does not look for any.
+    unfinished_upload_floor = S3_MIN_PART
 
     def __init__(self, *, prefix: Optional[str], path_templates: Any,
                  digest_cache: Optional[DigestCache] = None) -> None:
@@ -139,6 +162,17 @@ class BaseArtifactStore(abc.ABC):
     def _delete(self, uri: StorageURI) -> None:
         """Remove the object (no error if it is already gone)."""
 
+    @abc.abstractmethod
+    def _incomplete(self, where: StorageURI, *, sizes: bool) -> list[IncompleteUpload]:
+        """Unfinished uploads of the object ``where`` names, or of every object under
+        it when it is a prefix; with ``sizes``, the bytes each has stored (else None).
+        An upload that ends while being looked at is left out."""
+
+    @abc.abstractmethod
+    def _abort(self, uri: StorageURI, upload_id: str) -> bool:
+        """Abort the unfinished upload ``upload_id`` of ``uri`` and free what it stored;
+        False when it no longer exists."""
+
     # --- layout ------------------------------------------------------------------
     def _parse(self, uri: str, *, what: str = "object") -> StorageURI:
         parsed = parse_uri(uri, scheme=self.scheme)
@@ -208,8 +242,17 @@ class BaseArtifactStore(abc.ABC):
 
     def _store(self, path: Path, identity: FileIdentity, target: StorageURI, digest: str,
                progress: Optional[ProgressCallback]) -> str:
+        tracker = Progress(progress, identity.size)
         try:
-            self._upload(path, target, digest, Progress(progress, identity.size))
+            try:
+                self._upload(path, target, digest, tracker)
+            except StorageError:
+                # A concurrent upload of the same object may have finished first and
+                # aborted this one (see the module's docstring): done if it stored
+                # these bytes.
+                if not self._holds(target, identity.size, digest):
+                    raise
+                tracker.finish()
         except TransferCancelled as exc:
             raise exc.reason from None
         try:
@@ -217,7 +260,31 @@ class BaseArtifactStore(abc.ABC):
         except IntegrityError:
             self._delete(target)
             raise
+        if identity.size >= self.unfinished_upload_floor:
+            self._abort_unfinished_uploads_of(target)
         return str(target)
+
+    def _holds(self, target: StorageURI, size: int, digest: str) -> bool:
+        """Whether ``target`` holds ``size`` bytes recorded with sha256 ``digest``
+        (False too when the store cannot be asked)."""
+        try:
+            info = self._stat(target)
+        except StorageError:
+            return False
+        return info is not None and info.size == size and info.sha256 == digest
+
+    def _abort_unfinished_uploads_of(self, target: StorageURI) -> None:
+        """Abort every unfinished upload of ``target``, which now holds complete
+        content. The upload itself has succeeded, so failing here (credentials that
+        may write objects but not list or abort uploads) only leaves them for
+        ``spikebatch clean``."""
+        try:
+            for upload in self._incomplete(target, sizes=False):
+                if self._abort(target, upload.upload_id):
+                    log.info("aborted an unfinished upload of %s started %s", target,
+                             upload.initiated.isoformat())
+        except StorageError as exc:
+            log.info("unfinished uploads of %s are left for `spikebatch clean`: %s", target, exc.message)
 
     def upload_file(self, *, local_path: str | Path, s3_uri: str,
                     progress: Optional[ProgressCallback] = None) -> str:
@@ -246,6 +313,9 @@ class BaseArtifactStore(abc.ABC):
                 Progress(progress, identity.size).finish()
             except TransferCancelled as exc:
                 raise exc.reason from None
+            if identity.size >= self.unfinished_upload_floor:
+                # A process killed while uploading these bytes next to one that finished.
+                self._abort_unfinished_uploads_of(target)
             return str(target)
         return self._store(path, identity, target, digest, progress)
 
@@ -340,3 +410,11 @@ class BaseArtifactStore(abc.ABC):
         target = self._parse(uri)
         self._write(target, bytes(data), hashlib.sha256(data).hexdigest())
         return str(target)
+
+    # --- unfinished uploads ------------------------------------------------------
+    def list_incomplete_uploads(self, prefix: str) -> list[IncompleteUpload]:
+        where = self._parse(prefix, what="prefix").as_prefix()
+        return sorted(self._incomplete(where, sizes=True), key=lambda u: (u.uri, u.initiated, u.upload_id))
+
+    def abort_incomplete_upload(self, upload: IncompleteUpload) -> bool:
+        return self._abort(self._parse(upload.uri), upload.upload_id)

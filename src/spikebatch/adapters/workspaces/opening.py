@@ -3,10 +3,12 @@ built-in directory workspace, or the base path of a saved SpikeLab workspace."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from ...domain.errors import ConfigError
+from ...domain.local_files import file_kind, shown_path
 from .directory import INDEX_NAME, DirectoryWorkspace, is_directory_workspace
 
 
@@ -21,6 +23,12 @@ def workspace_at(path: str | Path) -> Any:
                 "give a workspace folder or a SpikeLab saved workspace base path"
             )
         return DirectoryWorkspace(path, create=False)
+    if path.exists() and not path.is_file():
+        # A FIFO, socket or device: say so (never open it: reading a FIFO blocks).
+        raise ConfigError(
+            f"workspace {shown_path(os.fspath(path))} is {file_kind(os.stat(path).st_mode)}; give a directory "
+            "workspace folder or a SpikeLab saved workspace base path"
+        )
     if not any(Path(f"{path}{suffix}").is_file() for suffix in ("", ".h5", ".json")):
         raise ConfigError(
             f"workspace {str(path)!r} does not exist; give a directory workspace folder or a SpikeLab "
