@@ -34,3 +34,25 @@ def test_a_missing_variable_is_named(tmp_path: Path) -> None:
     done = run_runner({"OUTPUT_PREFIX": f"file://{tmp_path}/out/"}, mode="sorting")
     assert done.returncode == 2
     assert "environment variable INPUT_URI is not set" in done.stdout
+
+
+def test_a_bundle_whose_manifest_fails_validation_exits_2_with_the_reason(tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    store = tmp_path / "store"
+    bundle = store / "inputs" / "r" / "bundle.zip"
+    bundle.parent.mkdir(parents=True)
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.writestr("manifest.json", json.dumps({"job_type": "workspace", "files": "not a list"}))
+    done = run_runner({
+        "INPUT_URI": f"file://{bundle}",
+        "OUTPUT_PREFIX": f"file://{store}/outputs/r/",
+        "LOGS_PREFIX": f"file://{store}/logs/r/",
+        "SPIKEBATCH_STORAGE_ROOT": str(store),
+        "SPIKEBATCH_WORK_DIR": str(tmp_path / "work-dir"),
+    })
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("SPIKEBATCH_RESULT status=failed") and "invalid manifest.json" in last, last

@@ -52,11 +52,22 @@ class BundleFetcher:
     def fetch(self, bundle_uri: str) -> BundleManifest:
         zip_path = self.work_dir.parent / BUNDLE_FILENAME
         self.store.download_file(s3_uri=bundle_uri, local_path=zip_path)
-        with zipfile.ZipFile(zip_path) as bundle:
+        try:
+            bundle = zipfile.ZipFile(zip_path)
+        except zipfile.BadZipFile:
+            raise IntegrityError(f"bundle {bundle_uri} is not a zip archive; re-submit the job") from None
+        with bundle:
             try:
                 manifest = BundleManifest.model_validate_json(bundle.read(MANIFEST_NAME))
             except KeyError:
                 raise IntegrityError(f"bundle {bundle_uri} has no {MANIFEST_NAME}; re-submit the job") from None
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                # A manifest that fails validation is bad input, not a crash of the runner:
+                # exit 2 like any other input the job cannot use.
+                first = str(exc).splitlines()
+                detail = " ".join(first[1:3]).strip() if len(first) > 1 else str(exc)
+                raise IntegrityError(f"bundle {bundle_uri} has an invalid {MANIFEST_NAME} ({detail}); "
+                                     "re-submit the job with this version of spikebatch") from None
             listed = {f.path for f in manifest.files if f.source == "bundle"} | {MANIFEST_NAME}
             for member in bundle.namelist():
                 if member not in listed:
