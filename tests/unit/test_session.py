@@ -12,7 +12,7 @@ import pytest
 
 from fakes import JsonFileCodec, MemoryStore, RecordingSorter, ScriptedBackend, unavailable
 from spikebatch.errors import ConfigError, JobFailedError, ObjectNotFoundError, PolicyBlockedError
-from spikebatch.models import ClusterProfile, JobSpec
+from spikebatch.models import ClusterProfile
 from spikebatch.domain.naming import RUN_ID_LABEL, is_rfc1123_label
 from spikebatch import JobState
 from spikebatch.session import RunSession

@@ -2,7 +2,7 @@
 storage prefix (multipart uploads left on S3 by a killed or cut-off upload; partial
 files of the local store)."""
 
-from typing import Annotated, Any, Dict, Optional
+from typing import Annotated, Any, Dict
 
 import typer
 
