@@ -9,12 +9,13 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def runner_image():
+def runner_image(testenv_log):
     """``localhost/spikebatch-runner:test``, built from this checkout by the product's own
-    ``spikebatch image build`` (podman), saved as an OCI archive in the test cache."""
+    ``spikebatch image build`` (podman), saved as an OCI archive in the test cache; its
+    progress lines (debootstrap, the build, the archive) reach the terminal."""
     from infra.runner_image import ensure_runner_image
 
-    return ensure_runner_image()
+    return ensure_runner_image(log=testenv_log)
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,6 @@ TAG = "localhost/spikebatch-runner:test"
 #: The host's CA bundle: this machine's package-index traffic is re-signed by a proxy
 #: whose CA only this bundle trusts. Given to the build as a secret, never stored.
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-#: Written by a base-image build started by hand (``... > /tmp/base_image.log``); it
-#: ends with an ``rc N`` line. While it has none, that build is still running.
-BASE_IMAGE_LOG = Path("/tmp/base_image.log")
-BASE_IMAGE_WAIT_SECONDS = 20 * 60
 
 
 class RunnerImageError(RuntimeError):
@@ -69,26 +65,6 @@ def build_command(tag: str = TAG, base: str = BASE_IMAGE, *extra: str) -> list[s
     return argv + list(extra)
 
 
-def _wait_for_base_image_build(log: Callable[[str], None]) -> None:
-    """A base-image build started by hand may be running: wait until its log says it ended."""
-    def running() -> bool:
-        try:
-            lines = BASE_IMAGE_LOG.read_text().splitlines()
-        except FileNotFoundError:
-            return False
-        return not any(line.startswith("rc ") for line in lines)
-
-    if not running():
-        return
-    log(f"base image: a build is running ({BASE_IMAGE_LOG} has no rc line yet); waiting for it")
-    deadline = time.monotonic() + BASE_IMAGE_WAIT_SECONDS
-    while running():
-        if time.monotonic() > deadline:
-            raise RunnerImageError(f"the base-image build logging to {BASE_IMAGE_LOG} did not end within "
-                                   f"{BASE_IMAGE_WAIT_SECONDS // 60} min")
-        time.sleep(2)
-
-
 def build_runner_image(tag: str = TAG, base: str = BASE_IMAGE, *extra: str,
                        log: Optional[Callable[[str], None]] = None) -> dict:
     """Run ``spikebatch image build`` (its JSON document is returned); the engine's
@@ -109,7 +85,6 @@ def ensure_runner_image(log: Optional[Callable[[str], None]] = None) -> RunnerIm
     """``localhost/spikebatch-runner:test`` built from this checkout and saved as an OCI
     archive in the test cache; returns its tag, archive and image id."""
     log = log or build_testenv.log
-    _wait_for_base_image_build(log)
     try:
         ensure_base_image(log)
     except PodmanError as exc:
