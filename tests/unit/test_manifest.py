@@ -519,14 +519,20 @@ def test_read_only_root_only_on_runner_jobs_prepared_jobs_keep_a_writable_one(pr
 # --- the runner on that scratch -------------------------------------------------------
 
 
-def test_runner_work_root_on_an_empty_scratch_volume_is_used_as_is(tmp_path) -> None:
+def test_runner_work_root_on_an_empty_scratch_volume_is_used_as_is(tmp_path, monkeypatch) -> None:
+    import tempfile
+
     from spikebatch.application.runner import prepare_work_root
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the temporary folder lands here
+    (tmp_path / "tmp").mkdir()
 
     scratch = tmp_path / "emptydir"
     scratch.mkdir()  # the kubelet made the mount point; the runner only writes into it
     assert prepare_work_root(str(scratch)) == scratch
     assert prepare_work_root(str(tmp_path / "new" / "work")).is_dir()
-    assert prepare_work_root(None).is_dir()  # a temporary folder (under /tmp in a pod)
+    made = prepare_work_root(None)  # a temporary folder (under /tmp in a pod)
+    assert made.is_dir() and made.parent == tmp_path / "tmp"
 
 
 def test_runner_work_root_that_cannot_be_made_is_a_config_error_naming_the_fix(tmp_path) -> None:
