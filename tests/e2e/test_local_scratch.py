@@ -11,14 +11,13 @@ its jobs) a temp root of its own through TMPDIR, so what another process leaves 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
-from typing import Callable, List, TypeVar
+from typing import List
 
 import pytest
 from cli_support import Cli, assert_one_line_error, cli, write_workspace  # noqa: F401  (cli is a fixture)
+from contract.backend_harness import wait_for
 
-T = TypeVar("T")
 
 DOUBLER = 'x = workspace.get("in", "x")\nworkspace.store("out", "y", x * 2)\n'
 CRASHER = 'raise ValueError("bad electrode map")\n'
@@ -39,17 +38,6 @@ def temp_root(cli: Cli) -> Path:
 def spikebatch_entries(root: Path) -> List[str]:
     """Everything spikebatch made under ``root``, at any depth."""
     return sorted(str(p.relative_to(root)) for p in root.rglob("spikebatch-*"))
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _script(cli: Cli, text: str, name: str = "analysis.py") -> Path:
