@@ -57,9 +57,9 @@ def _check_name(path: Path, name: str, what: str) -> None:
         raise ConfigError(f"{what} {_shown(path)} {problem}; rename the file (or give a copy with a plain name)")
 
 
-def _followed(link: Path, what: str, folder: Path) -> tuple[Path, os.stat_result]:
+def _followed(link: Path, what: str, folder: Optional[Path]) -> tuple[Path, os.stat_result]:
     """The real path and stat of what the symlink ``link`` leads to, which must exist
-    and lie inside ``folder`` (both resolved)."""
+    and lie inside ``folder`` (both resolved); ``folder=None``: anywhere."""
     target = Path(os.path.realpath(link))
     try:
         info = os.stat(target)
@@ -67,6 +67,8 @@ def _followed(link: Path, what: str, folder: Path) -> tuple[Path, os.stat_result
         raise ConfigError(
             f"{what} {_shown(link)} is a broken link (to {_shown(os.readlink(link))}); fix or remove the link"
         ) from None
+    if folder is None:
+        return target, info
     home = Path(os.path.realpath(folder))
     if target != home and home not in target.parents:
         raise ConfigError(
@@ -99,7 +101,7 @@ def recording_source(path: Any) -> tuple[Path, Optional[int]]:
     _check_name(rec, rec.name, "recording")
     if stat.S_ISLNK(info.st_mode):
         # Named by the user, so it may lead anywhere; only a broken link is refused.
-        _, info = _followed(rec, "recording", Path("/"))
+        _, info = _followed(rec, "recording", None)
     if stat.S_ISDIR(info.st_mode):
         return rec, None
     if not stat.S_ISREG(info.st_mode):
