@@ -116,6 +116,10 @@ class RecordingEntry(BaseModel):
     name: str
     #: Path inside the work folder of the recording file or folder.
     path: str
+    #: A batch's recordings: what identifies the sorting result (``domain.batch``),
+    #: and where the runner records it once sorted, for later runs to reuse.
+    cache_key: Optional[str] = None
+    cache_uri: Optional[str] = None
 
 
 class BundleManifest(BaseModel):

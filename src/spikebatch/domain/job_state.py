@@ -76,6 +76,29 @@ class JobEvent:
     #: "ADDED", "MODIFIED", "DELETED" or "RELISTED" (state seen in a fresh list).
     kind: str = "MODIFIED"
     message: str = ""
+    #: The Job's pod counts and index lists when the watch was asked for progress
+    #: (``JobProgress``); None otherwise.
+    progress: Optional["JobProgress"] = None
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a Job has got: its pod counts and, for an Indexed Job, which completion
+    indexes succeeded and failed (``status.completedIndexes`` / ``failedIndexes``)."""
+
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    completed_indexes: str = ""
+    failed_indexes: str = ""
+
+
+def job_progress(job: Any) -> JobProgress:
+    status = job.get("status") if isinstance(job, Mapping) else None
+    if not isinstance(status, Mapping):
+        return JobProgress()
+    return JobProgress(_count(status, "active"), _count(status, "succeeded"), _count(status, "failed"),
+                       str(status.get("completedIndexes") or ""), str(status.get("failedIndexes") or ""))
 
 COMPLETE_CONDITIONS = ("Complete", "SuccessCriteriaMet")
 FAILED_CONDITIONS = ("Failed", "FailureTarget")
@@ -159,10 +182,14 @@ class JobWatchTracker:
     names: Optional[frozenset[str]] = None
     last: dict[str, JobState] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
+    #: Also yield an event when only a Job's progress (pod counts, indexes) changed,
+    #: each event carrying it.
+    progress: bool = False
+    last_progress: dict[str, JobProgress] = field(default_factory=dict)
 
     @classmethod
-    def for_names(cls, names: Optional[Iterable[str]]) -> "JobWatchTracker":
-        return cls(names=frozenset(names) if names is not None else None)
+    def for_names(cls, names: Optional[Iterable[str]], progress: bool = False) -> "JobWatchTracker":
+        return cls(names=frozenset(names) if names is not None else None, progress=progress)
 
     def wants(self, name: str) -> bool:
         return bool(name) and (self.names is None or name in self.names)
@@ -176,13 +203,17 @@ class JobWatchTracker:
         if kind == "DELETED":
             return self.deleted(name)
         state = job_state_of(job)
-        if self.last.get(name) == state and name not in self.gone:
+        progress = job_progress(job) if self.progress else None
+        if (self.last.get(name) == state and name not in self.gone
+                and (progress is None or self.last_progress.get(name) == progress)):
             return None
         first = name not in self.last
         self.last[name] = state
+        if progress is not None:
+            self.last_progress[name] = progress
         self.gone.discard(name)
         return JobEvent(job_name=name, state=state, kind="ADDED" if first else kind,
-                        message=state_message(job))
+                        message=state_message(job), progress=progress)
 
     def deleted(self, name: str) -> Optional[JobEvent]:
         if not self.wants(name) or name in self.gone:

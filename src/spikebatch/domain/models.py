@@ -292,6 +292,10 @@ class PolicyConfig(_Model):
     sleep_threshold_seconds: int = Field(default=3600, ge=0)
     #: A limit more than this many times its request WARNs (cpu and memory).
     max_limit_request_ratio: float = Field(default=4.0, ge=1.0)
+    #: A batch running more pods at once than this must request exactly its limits
+    #: (NRP's rule for large batches); more pods with requests below limits BLOCK.
+    #: None: no such rule.
+    max_pods_with_unequal_requests: Optional[int] = Field(default=None, ge=1)
 
 
 def _coerce_labels(value: Any) -> Any:

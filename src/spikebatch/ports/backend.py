@@ -8,9 +8,9 @@ from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Union, 
 # The values the port exchanges are domain types; they are re-exported here so that
 # adapters and callers can take everything about the port from one module.
 from ..domain.job_report import JobReport
-from ..domain.job_state import JobEvent, JobInfo, JobState
+from ..domain.job_state import JobEvent, JobInfo, JobProgress, JobState
 
-__all__ = ["JobBackend", "JobEvent", "JobInfo", "JobReport", "JobState", "ManifestInput"]
+__all__ = ["JobBackend", "JobEvent", "JobInfo", "JobProgress", "JobReport", "JobState", "ManifestInput"]
 
 ManifestInput = Union[str, Path, Mapping[str, Any]]
 
@@ -57,8 +57,20 @@ class JobBackend(Protocol):
         job_names: Optional[Iterable[str]] = None,
         label_selector: Optional[Mapping[str, str]] = None,
         timeout_seconds: Optional[float] = None,
+        progress: bool = False,
     ) -> Iterator[JobEvent]:
         """Yield an event each time a matching Job's state changes (the first event per
         Job is its current state). Ends when every named job is terminal or when
         ``timeout_seconds`` pass. Survives dropped connections (resume from the last
-        resourceVersion, relist after 410 Gone)."""
+        resourceVersion, relist after 410 Gone). With ``progress`` an event also comes
+        when only the Job's pod counts or index lists changed, each carrying them
+        (``JobEvent.progress``): what a batch's live view counts."""
+
+    def server_version(self) -> Optional[tuple[int, int]]:
+        """(major, minor) of the Kubernetes API server, asked of the server; None for
+        a backend that is not one (the local backend runs Indexed Jobs itself)."""
+
+    def run_objects(self, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every Job labelled with ``run_id`` and every pod labelled with it, as the API
+        server serialises them (batch/v1 Job and v1 Pod dicts, camelCase): two requests
+        whatever their number. What a batch's status is read from."""

@@ -31,5 +31,11 @@ class Sorter(Protocol):
         plus flat overrides. Unknown keys are rejected with ConfigError naming them.
         Runs on the submitting machine, before anything is uploaded."""
 
+    def describe(self, recording_path: Path) -> dict:
+        """Open the recording as the sorter will and describe it: ``format``,
+        ``channels``, ``duration_s``, ``sampling_frequency`` (JSON values). Runs on
+        the submitting machine before anything is uploaded; a recording the sorter
+        cannot read raises ConfigError naming it and the formats it reads."""
+
     def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
         """Sort one recording (a file or a folder) into ``output_dir``."""
