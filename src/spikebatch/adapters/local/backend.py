@@ -1,13 +1,17 @@
 """LocalProcessBackend: the JobBackend of the laptop profile. A Job's first container
 runs as a local process (its command + args, with its plain env values), one attempt
-after another up to backoffLimit, within activeDeadlineSeconds; a detached supervisor
-(``supervisor``) runs it, so the Job outlives the Python process that applied
-it, and all state lives in files (``state_files``): another process, or a new
-backend object, sees the same Jobs.
+after another up to backoffLimit, within activeDeadlineSeconds; an Indexed Job runs its
+completion indexes up to ``parallelism`` at once, with per-index retries, its failed
+index limit and its pod failure policy, as the job controller does
+(``indexed_supervisor``). A detached supervisor (``supervisor``) runs the Job, so it
+outlives the Python process that applied it, and all state lives in files
+(``state_files``): another process, or a new backend object, sees the same Jobs.
 
 Differences from a cluster, on purpose: no image (this interpreter stands in for
-``python``), one pod at a time, nodeSelector/resources ignored, a 1 s retry back-off
-and a 5 s default termination grace. ``spec.suspend: true`` keeps a Job Pending (no
+``python``), a NonIndexed Job runs one pod at a time, nodeSelector/resources ignored
+(parallelism alone bounds how many attempts run at once), no disruptions (pod failure
+rules on pod conditions never match), a 1 s retry back-off and a 5 s default
+termination grace. ``spec.suspend: true`` keeps a Job Pending (no
 process starts) until it is deleted. Each pod gets a private ``$TMPDIR`` that goes
 with it, as a pod's ``/tmp`` does (``pod_scratch``); ``delete_job`` removes whatever
 of it is left. Env values and arguments a process could not receive (a NUL byte, more
@@ -30,7 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from ...domain.errors import BackendError, BackendUnavailableError, ConfigError, JobConflictError, JobNotFoundError
 from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import JobWatchTracker, job_state_of
-from ...domain.naming import is_dns_subdomain, is_rfc1123_label
+from ...domain.naming import RUN_ID_LABEL, is_dns_subdomain, is_rfc1123_label
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ..files import user_dirs
 from ..jobs.deadline import sleep_until
@@ -177,7 +181,7 @@ class LocalProcessBackend:
 
     def job_report(self, job_name: str) -> JobReport:
         job_dir, job = self._require(job_name)
-        return report_job(job, pod_objects(job_dir))
+        return report_job(job, pod_objects(job_dir, job))
 
     def pods_for_job(self, job_name: str) -> list[str]:
         job_dir, _ = self._require(job_name)
@@ -276,8 +280,8 @@ class LocalProcessBackend:
 
     def watch(self, job_names: Optional[Iterable[str]] = None,
               label_selector: Optional[Mapping[str, str]] = None,
-              timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
-        tracker = JobWatchTracker.for_names(job_names)
+              timeout_seconds: Optional[float] = None, progress: bool = False) -> Iterator[JobEvent]:
+        tracker = JobWatchTracker.for_names(job_names, progress=progress)
         deadline = time.monotonic() + timeout_seconds if timeout_seconds is not None else None
         want = dict(label_selector or {})
 
@@ -292,3 +296,24 @@ class LocalProcessBackend:
         while not tracker.done() and (deadline is None or time.monotonic() < deadline):
             sleep_until(deadline, POLL_SECONDS)
             yield from tracker.relisted(snapshot(), kind="MODIFIED")
+
+    def server_version(self) -> Optional[tuple[int, int]]:
+        """None: no API server here; this backend runs Indexed Jobs itself."""
+        return None
+
+    def run_objects(self, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every Job labelled ``spikebatch.io/run-id=<run_id>`` and every pod so
+        labelled (a pod carries its Job's pod template labels), shaped as the API
+        server lists them; pods oldest first."""
+        jobs: list[dict[str, Any]] = []
+        pods: list[dict[str, Any]] = []
+        for job in self._jobs():
+            meta = job.get("metadata") or {}
+            if (meta.get("labels") or {}).get(RUN_ID_LABEL) == run_id:
+                jobs.append(job)
+            template = ((job.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            if (template.get("labels") or {}).get(RUN_ID_LABEL) == run_id:
+                pods += pod_objects(self.state_dir / str(meta.get("name")), job)
+        pods.sort(key=lambda pod: (str(pod["metadata"].get("creationTimestamp") or ""),
+                                   str(pod["metadata"].get("name"))))
+        return jobs, pods

@@ -1,7 +1,13 @@
 """What the local backend takes from a Job manifest, checked before anything starts:
 the first container's command + args (``$(VAR)`` expanded as the kubelet does, and
-``python``/``python3`` replaced by this interpreter), its plain env values, and the
-Job's limits. Field errors read like the API server's (``<field path>: <problem>``)."""
+``python``/``python3`` replaced by this interpreter), its plain env values, the Job's
+limits, and for an Indexed Job its completions, parallelism, per-index limits and pod
+failure policy (``completion_plan``, ``pod_failure_policy``). Field errors read like
+the API server's (``<field path>: <problem>``).
+
+An Indexed Job's attempts differ by ``JOB_COMPLETION_INDEX`` only, which the command
+may name as ``$(JOB_COMPLETION_INDEX)``: its plan keeps the command unexpanded and
+``attempt_command`` expands it for each index."""
 
 from __future__ import annotations
 
@@ -12,6 +18,15 @@ from typing import Any, Mapping, Optional
 
 from ...domain.errors import InvalidManifestError
 from ...domain.naming import is_dns_subdomain, is_rfc1123_label
+from .completion_plan import (
+    INDEXED,
+    backoff_limit,
+    completion_field_causes,
+    completion_fields,
+    refuse_what_runs_only_on_a_cluster,
+    with_completion_index,
+)
+from .pod_failure_policy import policy_field_causes, policy_rules
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -50,9 +65,11 @@ def job_field_causes(body: Mapping[str, Any]) -> list[str]:
                                   or (key == "activeDeadlineSeconds" and value == 0)):
             causes.append(f"spec.{key}: Invalid value: {value!r}: must be "
                           f"{'greater than 0' if key == 'activeDeadlineSeconds' else 'a non-negative integer'}")
+    causes += completion_field_causes(spec)
     pod = (spec.get("template") or {}).get("spec")
     if not isinstance(pod, Mapping):
         return causes + [f"{POD_SPEC}: Required value"]
+    causes += policy_field_causes(spec, pod)
     policy = pod.get("restartPolicy")
     if policy is None:
         causes.append(f'{POD_SPEC}.restartPolicy: Required value: valid values: "OnFailure", "Never"')
@@ -82,28 +99,44 @@ def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
         raise InvalidManifestError(f"Job {name!r} is invalid: {'; '.join(causes)}", causes)
     spec = body["spec"]
     pod = spec["template"]["spec"]
-    refuse_more_than_one_pod(spec, name)
+    refuse_what_runs_only_on_a_cluster(spec, name)
     container = pod["containers"][0]
+    completion = completion_fields(spec)
     env = plain_env(container, name)
-    argv = local_argv(container, env, name)
+    indexed = completion["completionMode"] == INDEXED
+    # An Indexed Job is checked with its widest index, the longest its env and a
+    # $(JOB_COMPLETION_INDEX) in its arguments get.
+    checked_env = with_completion_index(env, max(completion["completions"] - 1, 0)) if indexed else env
+    argv = local_argv(container, checked_env, name)
     env.setdefault("PYTHONUNBUFFERED", "1")  # so a followed log shows lines as they happen
-    refuse_what_exec_cannot_take(container, argv, env, name, os.environ)
-    return {
+    checked_env.setdefault("PYTHONUNBUFFERED", "1")
+    refuse_what_exec_cannot_take(container, argv, checked_env, name, os.environ)
+    plan: dict[str, Any] = {
         "argv": argv,
         "env": env,
         "cwd": working_dir(container, cwd),
+        "containerName": str(container.get("name") or ""),
+        "podFailureRules": policy_rules(spec),
+        **completion,
         **job_limits(spec, pod),
     }
+    if indexed:
+        plan["argv"] = None  # made per attempt by attempt_command
+        plan["commandTemplate"] = {"name": container.get("name"), "command": list(container.get("command") or []),
+                                   "args": list(container.get("args") or [])}
+    return plan
 
 
-def refuse_more_than_one_pod(spec: Mapping[str, Any], name: str) -> None:
-    """The local backend runs one pod at a time: completions/parallelism above 1 need a
-    cluster."""
-    for key in ("completions", "parallelism"):
-        if int(spec.get(key) or 1) > 1:
-            raise InvalidManifestError(
-                f"Job {name!r}: the local backend runs one pod at a time; spec.{key}="
-                f"{spec[key]} needs a Kubernetes backend", [f"spec.{key}: Unsupported value: {spec[key]!r}"])
+def attempt_command(plan: Mapping[str, Any], completion_index: Optional[int],
+                    job_name: str = "?") -> tuple[list[str], dict[str, str]]:
+    """argv and env overrides of one attempt: as planned for a NonIndexed Job; for an
+    Indexed Job with ``JOB_COMPLETION_INDEX`` set and ``$(...)`` in command and args
+    expanded against it, as the job controller and the kubelet do."""
+    env = dict(plan.get("env") or {})
+    if completion_index is None or plan.get("commandTemplate") is None:
+        return list(plan["argv"]), env
+    env = with_completion_index(env, completion_index)
+    return local_argv(plan["commandTemplate"], env, job_name), env
 
 
 def plain_env(container: Mapping[str, Any], name: str) -> dict[str, str]:
@@ -249,10 +282,10 @@ def working_dir(container: Mapping[str, Any], cwd: str) -> str:
 
 def job_limits(spec: Mapping[str, Any], pod: Mapping[str, Any]) -> dict[str, Any]:
     """Retries, deadline, termination grace and suspension, with Kubernetes' defaults
-    (backoffLimit 6) and the local grace default."""
+    (backoffLimit 6, unlimited beside backoffLimitPerIndex) and the local grace default."""
     grace = pod.get("terminationGracePeriodSeconds")
     return {
-        "backoffLimit": int(spec["backoffLimit"]) if spec.get("backoffLimit") is not None else 6,
+        "backoffLimit": backoff_limit(spec),
         "activeDeadlineSeconds": spec.get("activeDeadlineSeconds"),
         "gracePeriodSeconds": float(grace) if grace is not None else DEFAULT_GRACE_SECONDS,
         "suspend": bool(spec.get("suspend")),

@@ -8,7 +8,8 @@ One folder per Job, under ``<state root>/<namespace>/<job name>/``::
     supervisor.json   pid (+ start ticks) of the supervisor process
     status.json       a batch/v1 Job ``status`` the supervisor keeps current
     supervisor.log    the supervisor's own stderr (its crashes, never the job's output)
-    pods/000.json     one record per attempt ("pod"): name, pid, phase, exit code
+    pods/000.json     one record per attempt ("pod"), numbered in start order: name, pid,
+                      phase, exit code, and for an Indexed Job its completion index
     pods/000.log      that attempt's stdout + stderr
 
 Every JSON file is replaced atomically (write + rename), so a reader in another
@@ -66,11 +67,19 @@ def pod_log_path(job_dir: Path, index: int) -> Path:
     return job_dir / PODS / f"{index:03d}.log"
 
 
+def _attempt_number(file_name: str) -> int:
+    stem = file_name[: -len(".json")]
+    return int(stem) if stem.isdigit() else -1
+
+
 def pod_records(job_dir: Path) -> list[dict[str, Any]]:
     """Every attempt of the Job, oldest first."""
     folder = job_dir / PODS
     try:
-        names = sorted(p for p in os.listdir(folder) if p.endswith(".json") and not p.startswith("."))
+        # By number, not by name: an Indexed Job may have more than 999 attempts, and
+        # "1000.json" sorts before "999.json".
+        names = sorted((p for p in os.listdir(folder) if p.endswith(".json") and not p.startswith(".")),
+                       key=lambda p: (_attempt_number(p), p))
     except FileNotFoundError:
         return []
     records = []
