@@ -6,7 +6,9 @@
   available as ``KubeCluster.ca`` so a real kubelet can join, see ``real_node.py``), static
   tokens (an admin in ``system:masters`` and a user limited by RBAC to Jobs,
   Pods and pods/log in one namespace), kwok stages (pods of Jobs succeed; a pod
-  labelled with :attr:`KubeCluster.fail_label` fails) and pod logs served
+  labelled with :attr:`KubeCluster.fail_label` fails; a pod labelled with
+  :data:`FAIL_CHOSEN_INDEXES_LABEL` fails when its completion index is one of
+  :data:`FAIL_INDEXES_EXIT_1` / :data:`FAIL_INDEXES_EXIT_2`) and pod logs served
   through the API server from a CRI-format file.
 
 Binaries come from the cache folder filled by ``build_testenv.py``. Every
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -178,6 +181,21 @@ POD_LOG_LINES = [
     "spikebatch testenv: working on it",
     "spikebatch testenv: done",
 ]
+#: A pod template label: that Job's pods fail at the chosen completion indexes below
+#: (kwok stages written by ``KubeCluster._write_kwok_config``) and succeed at every
+#: other index, so a batch's per-recording retries and failures can be checked against
+#: the real job controller. Indexes are strings, as the pods' completion-index label is.
+FAIL_CHOSEN_INDEXES_LABEL = ("spikebatch.test/fail-chosen-indexes", "true")
+#: ... these fail every attempt with exit code 1 (reason Error, FAIL_INDEXES_MESSAGE):
+#: a crash a retry does not cure, so the index fails after backoffLimitPerIndex + 1 attempts.
+FAIL_INDEXES_EXIT_1 = ("3", "17", "150")
+FAIL_INDEXES_MESSAGE = "RuntimeError: sorter crashed on purpose"
+#: ... these with exit code 2, the runner's "bad input" code (domain.batch
+#: BAD_INPUT_EXIT_CODE): a batch's pod failure policy fails the index at the first attempt.
+FAIL_INDEXES_EXIT_2 = ("42",)
+FAIL_INDEXES_EXIT_2_MESSAGE = "ValueError: recording unreadable on purpose"
+#: The completion-index label the job controller puts on an Indexed Job's pods.
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 USER_NAME = "spikebatch-user"
 ADMIN_NAME = "spikebatch-admin"
 
@@ -208,6 +226,68 @@ def issue_identity(ca: CertificateAuthority, filename: str, common_name: str, *,
     _write_cert(cert, cert_path)
     _write_key(key, key_path)
     return cert_path, key_path
+
+
+def fail_chosen_indexes_stage(name: str, indexes: tuple[str, ...], exit_code: int, message: str) -> dict:
+    """A kwok Stage: a Running pod labelled FAIL_CHOSEN_INDEXES_LABEL whose completion
+    index is in ``indexes`` terminates with ``exit_code`` (reason Error, ``message``)
+    and phase Failed, the way a kubelet reports a crashed container.
+
+    Its weight (the chaos stage's 10000) makes it win over ``pod-complete``, which
+    matches the same Running pod with no weight: kwok picks among matching stages by
+    weight, and a stage of weight 0 is never picked when another has more."""
+    # The message is written as a JSON string: a valid YAML double-quoted scalar, so
+    # the template needs no Go string literal (and a ": " in it stays text).
+    status_template = f"""\
+{{{{ $now := Now }}}}
+conditions:
+- lastProbeTime: null
+  lastTransitionTime: {{{{ $now | Quote }}}}
+  status: "True"
+  reason: ""
+  type: Initialized
+- lastTransitionTime: {{{{ $now | Quote }}}}
+  status: "False"
+  reason: ""
+  type: Ready
+- lastTransitionTime: {{{{ $now | Quote }}}}
+  status: "False"
+  reason: ""
+  type: ContainersReady
+containerStatuses:
+{{{{ range $index, $item := .spec.containers }}}}
+- image: {{{{ $item.image | Quote }}}}
+  name: {{{{ $item.name | Quote }}}}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: {exit_code}
+      reason: Error
+      message: {json.dumps(message)}
+      startedAt: {{{{ $now | Quote }}}}
+      finishedAt: {{{{ $now | Quote }}}}
+{{{{ end }}}}
+phase: Failed
+"""
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {"matchExpressions": [
+                {"key": f'.metadata.labels["{FAIL_CHOSEN_INDEXES_LABEL[0]}"]', "operator": "In",
+                 "values": [FAIL_CHOSEN_INDEXES_LABEL[1]]},
+                {"key": f'.metadata.labels["{COMPLETION_INDEX_LABEL}"]', "operator": "In",
+                 "values": list(indexes)},
+                {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+            ]},
+            "weight": 10000,
+            "next": {"statusTemplate": status_template},
+        },
+    }
 
 
 def _rfc3339nano(t: dt.datetime) -> str:
@@ -391,12 +471,16 @@ class KubeCluster:
             f"--root-ca-file={ca.cert_path}",
             f"--cluster-signing-cert-file={ca.cert_path}", f"--cluster-signing-key-file={ca.key_path}",
             "--use-service-account-credentials=false", "--profiling=false", "--v=1",
+            # The default client rate (20 requests/s) makes the job controller create a
+            # 200-index batch's pods over ~10 s; one machine's API server takes more.
+            "--kube-api-qps=200", "--kube-api-burst=400",
         ])
         sched = self._proc("kube-scheduler", [
             bins / "kube-scheduler", f"--kubeconfig={kc}",
             f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
             "--leader-elect=false", f"--bind-address={LOOPBACK}", f"--secure-port={sched_port}",
             f"--cert-dir={run / 'scheduler'}", "--profiling=false", "--v=1",
+            "--kube-api-qps=200", "--kube-api-burst=400",
         ])
         kwok_cfg = self._write_kwok_config(run)
         kwok = self._proc("kwok", [
@@ -469,6 +553,10 @@ class KubeCluster:
         now = dt.datetime.now(dt.timezone.utc)
         log_file.write_text("".join(f"{_rfc3339nano(now + dt.timedelta(milliseconds=i))} stdout F {line}\n"
                                     for i, line in enumerate(self.pod_log_lines)))
+        docs.append(fail_chosen_indexes_stage("spikebatch-fail-chosen-indexes-exit-1", FAIL_INDEXES_EXIT_1,
+                                              1, FAIL_INDEXES_MESSAGE))
+        docs.append(fail_chosen_indexes_stage("spikebatch-fail-chosen-indexes-exit-2", FAIL_INDEXES_EXIT_2,
+                                              2, FAIL_INDEXES_EXIT_2_MESSAGE))
         docs.append({"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs",
                      "metadata": {"name": "spikebatch-pod-logs"},
                      "spec": {"logs": [{"containers": [], "logsFile": str(log_file), "follow": True}]}})

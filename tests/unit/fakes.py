@@ -14,6 +14,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 import yaml
 
 from spikebatch.errors import BackendUnavailableError, IntegrityError, ObjectNotFoundError
+from spikebatch.domain.naming import RUN_ID_LABEL
 from spikebatch.models import StoragePathTemplates
 from spikebatch.ports.backend import JobEvent, JobInfo, JobReport, JobState
 from spikebatch.ports.sorter import SortingOutcome
@@ -46,6 +47,22 @@ class MemoryStore:
         if progress is not None:
             progress(len(data), len(data))
         return hashlib.sha256(data).hexdigest()
+
+    def blob_digests(self, paths: Iterable[Any], progress: Any = None) -> List[str]:
+        files = [Path(p) for p in paths]
+        total = sum(f.stat().st_size for f in files)
+        digests, done = [], 0
+        for file in files:
+            data = file.read_bytes()
+            digests.append(hashlib.sha256(data).hexdigest())
+            done += len(data)
+            if progress is not None:
+                progress(done, total)
+        return digests
+
+    def has_blob(self, sha256: str, size: int) -> bool:
+        data = self.objects.get(self.build_uri(run_id="", filename=sha256, category="blobs"))
+        return data is not None and len(data) == size
 
     def upload_file(self, *, local_path: Any, s3_uri: str, progress: Any = None) -> str:
         self.objects[s3_uri] = Path(local_path).read_bytes()
@@ -109,7 +126,7 @@ class MemoryStore:
 
 
 class ScriptedBackend:
-    """Records applied manifests; ``watch`` replays a script of states / errors."""
+    """Records applied manifests; ``watch`` replays a script of states / events / errors."""
 
     def __init__(self, namespace: str = "default", script: Optional[List[Any]] = None) -> None:
         self.namespace = namespace
@@ -125,6 +142,16 @@ class ScriptedBackend:
         #: What job_report answers next (then: the plain ``status``).
         self.reports: List[JobReport] = []
         self.report_calls = 0
+        #: What server_version answers: the test cluster's release by default; set
+        #: (1, 32) for a server without per-index retries, None for a non-server.
+        self.version: Optional[tuple] = (1, 37)
+        #: What run_objects finds (filtered by the run-id label, like a real backend):
+        #: Job and Pod dicts as the API server serialises them.
+        self.job_objects: List[dict] = []
+        self.pod_objects: List[dict] = []
+        self.run_objects_calls = 0
+        #: The ``progress`` argument of each watch call.
+        self.watch_progress: List[bool] = []
 
     def apply_manifest(self, manifest: Any, dry_run: bool = False) -> str:
         data = manifest if isinstance(manifest, dict) else yaml.safe_load(manifest)
@@ -157,8 +184,10 @@ class ScriptedBackend:
     def list_jobs(self, labels: Optional[Mapping[str, str]] = None) -> List[JobInfo]:
         return [job for job in self.jobs if all(job.labels.get(k) == v for k, v in (labels or {}).items())]
 
-    def watch(self, job_names: Optional[Iterable[str]] = None, label_selector: Any = None, timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
+    def watch(self, job_names: Optional[Iterable[str]] = None, label_selector: Any = None,
+              timeout_seconds: Optional[float] = None, progress: bool = False) -> Iterator[JobEvent]:
         self.watch_calls += 1
+        self.watch_progress.append(progress)
         name = list(job_names or ["?"])[0]
         while self.script:
             step = self.script.pop(0)
@@ -166,7 +195,21 @@ class ScriptedBackend:
                 return
             if isinstance(step, Exception):
                 raise step
+            if isinstance(step, JobEvent):  # a scripted event as is (e.g. carrying progress)
+                yield step
+                continue
             yield JobEvent(job_name=name, state=step)
+
+    def server_version(self) -> Optional[tuple]:
+        return self.version
+
+    def run_objects(self, run_id: str) -> tuple:
+        self.run_objects_calls += 1
+
+        def of_run(obj: dict) -> bool:
+            return ((obj.get("metadata") or {}).get("labels") or {}).get(RUN_ID_LABEL) == run_id
+
+        return ([j for j in self.job_objects if of_run(j)], [p for p in self.pod_objects if of_run(p)])
 
 
 class JsonFileCodec:
@@ -205,6 +248,14 @@ class RecordingSorter:
         if unknown:
             raise ConfigError(f"unknown sorting option(s) {sorted(unknown)}; known: {sorted(self.known)}")
         return {"sorter_name": config or "spykingcircus2", "params": dict(overrides or {})}
+
+    def describe(self, recording_path: Path) -> dict:
+        """A recording whose name says "unreadable" cannot be opened."""
+        from spikebatch.errors import ConfigError
+
+        if "unreadable" in Path(recording_path).name:
+            raise ConfigError(f"recording {Path(recording_path).name} cannot be opened (not a recording)")
+        return {"format": "fake", "channels": 4, "duration_s": 1.0, "sampling_frequency": 1000.0}
 
     def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
         raise AssertionError("the session never sorts; the runner does")

@@ -3,7 +3,8 @@ never a shell). Every object is read as ``-o json``, so the state derivation is 
 same as the client adapter's; errors are read from kubectl's "Error from server
 (<Reason>): ..." lines. The watch runs ``kubectl get jobs --watch
 --output-watch-events -o json`` and, when that process ends (the API server went
-away, a connection dropped), lists again and starts a new one.
+away, a connection dropped), lists again and starts a new one. A run's objects
+(``run_objects``) are two ``kubectl get -l spikebatch.io/run-id=...`` calls.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
+from ...domain.naming import RUN_ID_LABEL
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ..jobs.manifest import MAX_JOB_BYTES, check_job_size, prepare_job_manifest
 from ..jobs.objects import container_name, job_info, label_selector, pod_selector, sorted_by_creation
 from ..jobs.pod_logs import PodLogStream, job_log_lines
+from ..kubernetes.server_version import parse_server_version
 from .errors import error_from_stderr
 from .job_watch import watch_jobs
 
@@ -199,5 +202,26 @@ class KubectlBackend:
 
     def watch(self, job_names: Optional[Iterable[str]] = None,
               label_selector: Optional[Mapping[str, str]] = None,
-              timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
-        yield from watch_jobs(self, job_names, label_selector, timeout_seconds)
+              timeout_seconds: Optional[float] = None, progress: bool = False) -> Iterator[JobEvent]:
+        yield from watch_jobs(self, job_names, label_selector, timeout_seconds, progress=progress)
+
+    def server_version(self) -> Optional[tuple[int, int]]:
+        # Without --client kubectl asks the API server (GET /version); when it cannot
+        # reach it, it exits non-zero with its usual connection error on stderr.
+        info = self._json(["version"], verb="get", resource="the server version (/version)")
+        server = info.get("serverVersion")
+        if not isinstance(server, Mapping):
+            raise BackendError("kubectl version printed no serverVersion; is the API server reachable?")
+        try:
+            return parse_server_version(server)
+        except ValueError as exc:
+            raise BackendError(f"kubectl version: {exc}") from exc
+
+    def run_objects(self, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Two kubectl calls whatever the batch's size (kubectl itself may page a long
+        # list in chunks of 500, all inside the one call).
+        selector = label_selector({RUN_ID_LABEL: run_id}) or ""
+        jobs = self._json(["get", "jobs", "-l", selector], verb="list", resource=JOBS)
+        pods = self._json(["get", "pods", "-l", selector], verb="list", resource="pods")
+        return ([dict(j) for j in sorted_by_creation(jobs.get("items") or [])],
+                [dict(p) for p in sorted_by_creation(pods.get("items") or [])])

@@ -5,7 +5,9 @@ known Jobs vanished while no watch ran), then runs kubectl's watch, whose first
 events repeat the list it made itself, so nothing changes unseen between the two.
 When the kubectl process ends (a dropped connection, an API-server restart, kubectl's
 own 410 handling giving up), the next round starts; an unreachable API server is
-retried with back-off for ``watch_reconnect_grace_seconds``.
+retried with back-off for ``watch_reconnect_grace_seconds``. With ``progress`` the
+tracker also reports changes of the Jobs' pod counts and index lists, read from the
+same events: no extra kubectl process.
 """
 
 from __future__ import annotations
@@ -49,10 +51,11 @@ def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 
 
 def watch_jobs(backend: "KubectlBackend", job_names: Optional[Iterable[str]],
-               labels: Optional[Mapping[str, str]], timeout_seconds: Optional[float]) -> Iterator[JobEvent]:
+               labels: Optional[Mapping[str, str]], timeout_seconds: Optional[float],
+               progress: bool = False) -> Iterator[JobEvent]:
     names = sorted(set(job_names)) if job_names is not None else None
     deadline = time.monotonic() + timeout_seconds if timeout_seconds is not None else None
-    yield from _JobWatch(backend, names, labels, deadline).events()
+    yield from _JobWatch(backend, names, labels, deadline, progress).events()
 
 
 def get_jobs_args(names: Optional[list[str]], labels: Optional[Mapping[str, str]]) -> list[str]:
@@ -72,9 +75,9 @@ class _JobWatch:
     is still to come, and the reconnect state."""
 
     def __init__(self, backend: "KubectlBackend", names: Optional[list[str]],
-                 labels: Optional[Mapping[str, str]], deadline: Optional[float]) -> None:
+                 labels: Optional[Mapping[str, str]], deadline: Optional[float], progress: bool = False) -> None:
         self.backend = backend
-        self.tracker = JobWatchTracker.for_names(names)
+        self.tracker = JobWatchTracker.for_names(names, progress=progress)
         self.deadline = deadline
         self.get_jobs = get_jobs_args(names, labels)
         self.first_list = True

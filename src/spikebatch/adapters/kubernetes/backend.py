@@ -10,6 +10,9 @@ pushes changes, so waiting for N Jobs costs a handful of requests, not N x polls
 A dropped connection resumes from the last resourceVersion seen (bookmarks keep it
 fresh); 410 Gone (that version is compacted away, e.g. after an API-server restart)
 relists and reports what changed meanwhile.
+
+A batch's status reads everything of a run in two lists (``run_objects``: its Jobs,
+its pods, by the run-id label), whatever the number of recordings.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
 from ...domain.job_report import JobReport, report_job
 from ...domain.job_state import job_state_of
+from ...domain.naming import RUN_ID_LABEL
 from ...ports.backend import JobEvent, JobInfo, JobState, ManifestInput
 from ..jobs.manifest import MAX_JOB_BYTES, check_job_size, prepare_job_manifest
 from ..jobs.objects import container_name, job_info, label_selector, pod_selector, sorted_by_creation
@@ -30,9 +34,11 @@ from .api_client import ClientConfigMissing, kubeconfig_exists, load_api_client,
 from .api_errors import is_unreachable, map_api_error, unavailable
 from .job_watch import watch_jobs
 from .response_lines import response_lines
+from .server_version import parse_server_version
 
 JOBS = "jobs.batch"
 PODS = "pods"
+VERSION = "the server version (/version)"
 
 
 class KubernetesBatchJobBackend:
@@ -241,8 +247,45 @@ class KubernetesBatchJobBackend:
 
     def watch(self, job_names: Optional[Iterable[str]] = None,
               label_selector: Optional[Mapping[str, str]] = None,
-              timeout_seconds: Optional[float] = None) -> Iterator[JobEvent]:
+              timeout_seconds: Optional[float] = None, progress: bool = False) -> Iterator[JobEvent]:
         if self.fallback is not None:
-            yield from self.fallback.watch(job_names, label_selector, timeout_seconds)
+            yield from self.fallback.watch(job_names, label_selector, timeout_seconds, progress=progress)
             return
-        yield from watch_jobs(self, job_names, label_selector, timeout_seconds)
+        yield from watch_jobs(self, job_names, label_selector, timeout_seconds, progress=progress)
+
+    def server_version(self) -> Optional[tuple[int, int]]:
+        if self.fallback is not None:
+            return self.fallback.server_version()
+        from kubernetes import client
+
+        info = self._json(client.VersionApi(self.api_client).get_code, verb="get", resource=VERSION)
+        try:
+            return parse_server_version(info)
+        except ValueError as exc:
+            raise BackendError(f"the API server at {self.host}: {exc}") from exc
+
+    def run_objects(self, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self.fallback is not None:
+            return self.fallback.run_objects(run_id)
+        # One list each, not a get per Job or per pod: a 200-recording batch costs the
+        # API server two requests. No pagination either (``limit``/``continue``), so the
+        # two lists are two consistent snapshots.
+        selector = label_selector({RUN_ID_LABEL: run_id})
+        jobs = self._json(self._batch.list_namespaced_job, self.namespace, label_selector=selector,
+                          verb="list", resource=JOBS)
+        pods = self._json(self._core.list_namespaced_pod, self.namespace, label_selector=selector,
+                          verb="list", resource=PODS)
+        return (list_items(jobs, "batch/v1", "Job"), list_items(pods, "v1", "Pod"))
+
+
+def list_items(listed: Mapping[str, Any], api_version: str, kind: str) -> list[dict[str, Any]]:
+    """A list response's items, oldest first, each with its ``apiVersion`` and ``kind``:
+    the API server leaves those out of list items, kubectl puts them back; filled here
+    too, both adapters hand out the same dicts."""
+    items = []
+    for item in sorted_by_creation(listed.get("items") or []):
+        item = dict(item)
+        item.setdefault("apiVersion", api_version)
+        item.setdefault("kind", kind)
+        items.append(item)
+    return items

@@ -9,6 +9,9 @@ resourceVersion with the client's ``kubernetes.watch.Watch``.
 * 410 Gone: that resourceVersion is too old to resume from (an API-server restart
   resets the watch cache): list again, report what changed as "RELISTED" (and what
   vanished as "DELETED"), then watch from the new list.
+* ``progress``: the tracker also reports changes of the Jobs' pod counts and index
+  lists (what a batch's live view counts); they come on the same connection, so a
+  batch of any size still costs one list and one watch connection per chunk.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ JOBS = "jobs.batch"
 
 
 def watch_jobs(backend: "KubernetesBatchJobBackend", job_names: Optional[Iterable[str]],
-               labels: Optional[Mapping[str, str]], timeout_seconds: Optional[float]) -> Iterator[JobEvent]:
+               labels: Optional[Mapping[str, str]], timeout_seconds: Optional[float],
+               progress: bool = False) -> Iterator[JobEvent]:
     names = sorted(set(job_names)) if job_names is not None else None
     deadline = time.monotonic() + timeout_seconds if timeout_seconds is not None else None
-    yield from _JobWatch(backend, names, labels, deadline).events()
+    yield from _JobWatch(backend, names, labels, deadline, progress).events()
 
 
 def server_side_filters(names: Optional[list[str]], labels: Optional[Mapping[str, str]]) -> dict[str, Any]:
@@ -53,11 +57,11 @@ class _JobWatch:
     (the resourceVersion), and the reconnect state."""
 
     def __init__(self, backend: "KubernetesBatchJobBackend", names: Optional[list[str]],
-                 labels: Optional[Mapping[str, str]], deadline: Optional[float]) -> None:
+                 labels: Optional[Mapping[str, str]], deadline: Optional[float], progress: bool = False) -> None:
         from kubernetes import watch as k8s_watch
 
         self.backend = backend
-        self.tracker = JobWatchTracker.for_names(names)
+        self.tracker = JobWatchTracker.for_names(names, progress=progress)
         self.deadline = deadline
         self.filters = server_side_filters(names, labels)
         self.resource_version = ""
