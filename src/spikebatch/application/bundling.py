@@ -1,32 +1,26 @@
-"""Building and staging bundles: plan (validate, hash) first, upload second.
+"""Planning bundles: validate and hash first; uploading is ``staging``'s.
 
 ``plan_*`` functions touch nothing remote: they check every input (``bundle_inputs``:
 kinds, names, links, empty recordings, all before any file is read), hash the files
-(through the store's digest cache, so an unchanged multi-GB file is not re-read) and
-return a BundlePlan. Only ``stage_bundle`` uploads: the large files as content-addressed
-blobs (skipped when already stored), then one small zip with manifest.json.
+all at once (through the store's digest cache, so an unchanged multi-GB file is not
+re-read, and one process per core for the others) and return a BundlePlan, which
+``staging.stage_plan`` uploads.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..domain.bundle import (
-    BUNDLE_FILENAME,
     DEFAULT_BLOB_THRESHOLD,
     INPUTS_DIR,
-    MANIFEST_NAME,
     RECORDINGS_DIR,
     SCRIPT_DIR,
     WORKSPACE_DIR,
-    BundleFile,
-    BundleManifest,
     RecordingEntry,
     bundle_name_problem,
     check_user_basename,
@@ -109,7 +103,7 @@ def _json_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 class BundlePlanner:
-    """Hashes files (through ``store.blob_digest``) and decides blob vs zip.
+    """Hashes files (through ``store.blob_digests``) and decides blob vs zip.
 
     ``hash_progress(bytes_hashed, bytes_total)`` follows the hashing of one plan: the
     total is known up front (every file is checked and sized before the first is read).
@@ -127,28 +121,26 @@ class BundlePlanner:
         self._hashed = 0
         self._hash_total = 0
 
-    def _forward_from(self, offset: int) -> Optional[ProgressCallback]:
-        """One file's hashing progress, as progress of the whole plan."""
-        if self.hash_progress is None:
-            return None
-        report = self.hash_progress
-        return lambda done, _size: report(offset + done, self._hash_total)
-
     def _plan_files(self, entries: List[Tuple[Path, str, bool]]) -> List[PlannedFile]:
         """Check every path and size every file first (so nothing is read for a plan
-        that will be refused, and the progress total is right), then hash each."""
+        that will be refused, and the progress total is right), then hash them all at
+        once: the store hashes the files it has no cached digest for in parallel."""
         for local, path, _ in entries:
             _check_bundle_path(local, path)
         sized = [(local, path, force, local.stat().st_size) for local, path, force in entries]
         self._hash_total += sum(size for *_, size in sized)
-        planned = []
-        for local, path, force_blob, size in sized:
-            digest = self.store.blob_digest(local, progress=self._forward_from(self._hashed))
-            self._hashed += size
-            planned.append(
-                PlannedFile(local_path=local, path=path, sha256=digest, size=size, as_blob=force_blob or size > self.blob_threshold)
-            )
-        return planned
+        offset = self._hashed
+        forward: Optional[ProgressCallback] = None
+        if self.hash_progress is not None:
+            report = self.hash_progress
+            forward = lambda done, _total: report(offset + done, self._hash_total)  # noqa: E731
+        digests = self.store.blob_digests([local for local, *_ in sized], progress=forward)
+        self._hashed += sum(size for *_, size in sized)
+        return [
+            PlannedFile(local_path=local, path=path, sha256=digest, size=size,
+                        as_blob=force_blob or size > self.blob_threshold)
+            for (local, path, force_blob, size), digest in zip(sized, digests)
+        ]
 
     def _plan_inputs(self, bundle_input_paths: Optional[Iterable[Any]]) -> List[Tuple[Path, str, bool]]:
         inputs = [named_file(p, "bundle input") for p in (bundle_input_paths or [])]
@@ -238,52 +230,3 @@ class BundlePlanner:
             recordings=entries,
             sorting={"sorter": sorter_name, "config": sorter_config},
         )
-
-
-def stage_bundle(
-    plan: BundlePlan,
-    store: ArtifactStore,
-    scratch_dir: Path,
-    progress: Optional[ProgressCallback] = None,
-) -> str:
-    """Upload the plan's blobs, then the zip holding manifest.json and the small files;
-    return the bundle's URI."""
-    total = plan.total_bytes
-    done = 0
-
-    def forward(offset: int) -> Optional[ProgressCallback]:
-        if progress is None:
-            return None
-        return lambda sent, _size: progress(offset + sent, total)
-
-    entries: List[BundleFile] = []
-    for planned in plan.files:
-        if planned.as_blob:
-            uri = store.put_blob(planned.local_path, progress=forward(done))
-            entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size, source="blob", uri=uri))
-        else:
-            entries.append(BundleFile(path=planned.path, sha256=planned.sha256, size=planned.size))
-        done += planned.size
-        if progress:
-            progress(done, total)
-
-    manifest = BundleManifest(
-        run_id=plan.run_id,
-        job_type=plan.job_type,  # type: ignore[arg-type]
-        format=plan.format,
-        script=plan.script,
-        files=entries,
-        metadata=plan.metadata,
-        recordings=plan.recordings,
-        sorting=plan.sorting,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    zip_path = scratch_dir / BUNDLE_FILENAME
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr(MANIFEST_NAME, manifest.model_dump_json(indent=2))
-        for planned in plan.files:
-            if not planned.as_blob:
-                bundle.write(planned.local_path, arcname=planned.path)
-    bundle_uri = store.upload_bundle(local_zip=zip_path, run_id=plan.run_id)
-    os.unlink(zip_path)
-    return bundle_uri

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Callable, Optional, Protocol, Sequence, runtime_checkable
 
 #: Called as ``progress(bytes_done, bytes_total)`` while a transfer runs. ``bytes_total``
 #: is the full size of the transfer, so a progress bar can show rate and ETA.
 ProgressCallback = Callable[[int, int], None]
+
+#: How many files staging uploads at once by default (each may itself send several
+#: parts at once); the S3 adapters size their connection pools for it.
+PARALLEL_UPLOADS = 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,18 @@ class ArtifactStore(Protocol):
     def blob_digest(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
         """The file's sha256 hex digest, cached by (path, size, mtime, inode);
         ``progress(bytes_hashed, file_size)`` follows the read."""
+
+    def blob_digests(self, paths: Sequence[str | Path],
+                     progress: Optional[ProgressCallback] = None) -> list[str]:
+        """The sha256 hex digest of each file of ``paths``, in order, every path checked
+        before any file is read. Files whose digest is cached (unchanged path, size,
+        mtime, inode) are not read again; the others are hashed in parallel, one process
+        per core. ``progress(bytes_hashed, total)`` follows all of them together
+        (``total``: the sum of their sizes; cached files count at once)."""
+
+    def has_blob(self, sha256: str, size: int) -> bool:
+        """Whether ``put_blob`` of a file with this digest and size would skip the
+        upload: an object with that sha256 recorded and that size is stored."""
 
     def download_file(
         self,

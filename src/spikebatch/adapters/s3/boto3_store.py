@@ -38,7 +38,7 @@ from botocore.exceptions import (
 
 from ...domain.errors import StorageError
 from ...domain.storage_uri import StorageURI
-from ...ports.storage import IncompleteUpload
+from ...ports.storage import PARALLEL_UPLOADS, IncompleteUpload
 from ..files.digests import DigestCache
 from ..storage.base_store import STREAM_CHUNK, BaseArtifactStore, ObjectInfo
 from ..storage.progress import Progress
@@ -114,7 +114,10 @@ class S3StorageClient(BaseArtifactStore):
             retries={"mode": "standard", "total_max_attempts": self.retry.attempts},
             connect_timeout=self.retry.connect_timeout,
             read_timeout=self.retry.read_timeout,
-            max_pool_connections=self.transfer_config.max_request_concurrency + 4,
+            # Staging uploads PARALLEL_UPLOADS files at once, each with its own
+            # transfer threads; a smaller pool would drop and reopen connections (and
+            # urllib3 would warn "Connection pool is full" for each).
+            max_pool_connections=self.transfer_config.max_request_concurrency * PARALLEL_UPLOADS + 4,
             request_checksum_calculation="when_supported",
             # Downloads are verified against the recorded sha256 instead.
             response_checksum_validation="when_required",

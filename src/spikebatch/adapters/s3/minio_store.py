@@ -7,7 +7,8 @@ BaseArtifactStore); only the primitives talk to the ``minio`` SDK.
 * Uploads use ``fput_object`` with 16 MiB parts, 3 sent in parallel (fewer requests
   than the SDK's default 5 MiB parts for files under 48 GiB). The SDK holds each part
   in memory while it is sent, so memory is bounded by part size x (parallel uploads
-  + 1) = 64 MiB on top of the interpreter, whatever the file size.
+  + 1) = 64 MiB per file on top of the interpreter, whatever the file size (staging
+  sends up to PARALLEL_UPLOADS files at once: 256 MiB).
 * The SDK aborts a failed multipart upload only on ``Exception``. To also clean up on
   Ctrl-C, the upload runs in a worker thread: an interrupt in the caller's thread sets
   a flag, the worker's next progress report raises, the SDK aborts the upload, and the
@@ -38,7 +39,7 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 
 from ...domain.errors import InvalidURIError, StorageError
 from ...domain.storage_uri import StorageURI
-from ...ports.storage import IncompleteUpload
+from ...ports.storage import PARALLEL_UPLOADS, IncompleteUpload
 from ..files.digests import DigestCache
 from ..storage.base_store import STREAM_CHUNK, BaseArtifactStore, ObjectInfo
 from ..storage.progress import Progress, TransferCancelled
@@ -116,7 +117,9 @@ class MinioStorageClient(BaseArtifactStore):
         host, secure = _endpoint_parts(endpoint_url)
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=self.retry.connect_timeout, read=self.retry.read_timeout),
-            maxsize=parallel_uploads + 4,
+            # Staging uploads PARALLEL_UPLOADS files at once, each sending
+            # ``parallel_uploads`` parts: one kept connection for each.
+            maxsize=parallel_uploads * PARALLEL_UPLOADS + 4,
             cert_reqs="CERT_REQUIRED",
             retries=urllib3.Retry(
                 total=self.retry.attempts - 1,

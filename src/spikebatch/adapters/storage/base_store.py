@@ -29,7 +29,7 @@ import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Iterable, Mapping, Optional
+from typing import Any, ContextManager, Iterable, Mapping, Optional, Sequence
 
 from ...domain.errors import (
     ConfigError,
@@ -301,12 +301,29 @@ class BaseArtifactStore(abc.ABC):
         path, _ = self._local_file(local_path)
         return self.digest_cache.digest(path, progress)
 
+    def blob_digests(self, paths: Sequence[str | Path],
+                     progress: Optional[ProgressCallback] = None) -> list[str]:
+        # Every path is checked before the first file is read.
+        files = [self._local_file(path)[0] for path in paths]
+        return self.digest_cache.digests(files, progress)
+
+    def _blob_target(self, digest: str) -> StorageURI:
+        return self._parse(self.build_uri(run_id="", filename=digest, category="blobs"))
+
+    @staticmethod
+    def _same_blob(existing: Optional[ObjectInfo], size: int, digest: str) -> bool:
+        """Whether a stored object holds the blob: put_blob's test for skipping."""
+        return existing is not None and existing.size == size and existing.sha256 == digest
+
+    def has_blob(self, sha256: str, size: int) -> bool:
+        return self._same_blob(self._stat(self._blob_target(sha256)), size, sha256)
+
     def put_blob(self, local_path: str | Path, progress: Optional[ProgressCallback] = None) -> str:
         path, identity = self._local_file(local_path)
         digest = self.digest_cache.digest(path)
-        target = self._parse(self.build_uri(run_id="", filename=digest, category="blobs"))
+        target = self._blob_target(digest)
         existing = self._stat(target)
-        if existing is not None and existing.size == identity.size and existing.sha256 == digest:
+        if self._same_blob(existing, identity.size, digest):
             # Same bytes already stored: nothing to send. Report completion so a
             # progress bar does not stay at zero.
             try:
