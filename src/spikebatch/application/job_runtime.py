@@ -49,7 +49,10 @@ class BundleFetcher:
         self.work_dir = work_dir
         work_dir.mkdir(parents=True)
 
-    def fetch(self, bundle_uri: str) -> BundleManifest:
+    def fetch(self, bundle_uri: str, only_recording: Optional[str] = None) -> BundleManifest:
+        """Fetch and verify the bundle; with ``only_recording`` (a recording's name) the
+        files of the other recordings are left where they are: a batch pod sorts one
+        recording of hundreds and downloads just that one."""
         zip_path = self.work_dir.parent / BUNDLE_FILENAME
         self.store.download_file(s3_uri=bundle_uri, local_path=zip_path)
         try:
@@ -73,8 +76,9 @@ class BundleFetcher:
                 if member not in listed:
                     # Only files the manifest vouches for are extracted.
                     raise IntegrityError(f"bundle member {member!r} is not listed in {MANIFEST_NAME}")
+            skipped = _other_recordings(manifest, only_recording)
             for entry in manifest.files:
-                if entry.source != "bundle":
+                if entry.source != "bundle" or _is_under(entry.path, skipped):
                     continue
                 target = _inside(self.work_dir, entry.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +87,10 @@ class BundleFetcher:
                 self._verify(target, digest, entry.sha256, entry.size, entry.path)
         zip_path.unlink()
         recordings = _recording_paths(manifest)
+        fetched = [f for f in manifest.files if not _is_under(f.path, skipped)]
         for entry in manifest.blobs:
+            if _is_under(entry.path, skipped):
+                continue
             target = _inside(self.work_dir, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             # The store hashes the bytes as they arrive and refuses any other content. A
@@ -92,7 +99,7 @@ class BundleFetcher:
             self.store.download_file(s3_uri=entry.uri, local_path=target, expected_sha256=entry.sha256,
                                      read_only=_is_under(entry.path, recordings))
             self._verify(target, entry.sha256, entry.sha256, entry.size, entry.path)
-        print(f"fetched {len(manifest.files)} files ({manifest.total_size} bytes), all verified", flush=True)
+        print(f"fetched {len(fetched)} files ({sum(f.size for f in fetched)} bytes), all verified", flush=True)
         return manifest
 
     @staticmethod
@@ -109,6 +116,16 @@ def _recording_paths(manifest: BundleManifest) -> List[str]:
     if manifest.job_type != "sorting":
         return []  # a workspace job's files may be written by its script or codec
     return [safe_relative_path(r.path) for r in manifest.recordings]
+
+
+def _other_recordings(manifest: BundleManifest, only: Optional[str]) -> List[str]:
+    """The bundle paths of every recording but the one named ``only`` (none when
+    ``only`` is None); an unknown name is an error of the job's configuration."""
+    if only is None:
+        return []
+    if only not in {r.name for r in manifest.recordings}:
+        raise SpikebatchError(f"recording {only!r} is not in the bundle; re-submit the batch")
+    return [safe_relative_path(r.path) for r in manifest.recordings if r.name != only]
 
 
 def _is_under(path: str, folders: List[str]) -> bool:

@@ -20,13 +20,14 @@ def as_job_spec(job_spec: Any) -> JobSpec:
     return job_spec if isinstance(job_spec, JobSpec) else validate_job_spec(job_spec)
 
 
-def check_policy(job_spec: JobSpec, profile: ClusterProfile) -> PreflightSummary:
-    """The policy findings for ``job_spec`` on ``profile``.
+def check_policy(job_spec: JobSpec, profile: ClusterProfile, extra_findings: Iterable[Any] = ()) -> PreflightSummary:
+    """The policy findings for ``job_spec`` on ``profile`` (plus ``extra_findings``: a
+    batch's own).
 
     The image is resolved first: a missing or unknown image is a configuration error
     with a precise fix, better said as such than as the policy's missing-image block."""
     resolve_image(job_spec, profile)
-    return summarize_preflight(evaluate_policy(job_spec, profile))
+    return summarize_preflight(evaluate_policy(job_spec, profile) + list(extra_findings))
 
 
 @dataclass(frozen=True)

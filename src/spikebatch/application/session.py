@@ -25,7 +25,12 @@ from ..ports.backend import JobBackend, JobInfo, JobReport, JobState
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore, ProgressCallback
 from ..ports.workspace import WorkspaceCodec
-from .bundling import BundlePlanner, stage_bundle
+from ..domain.batch_report import BatchReport
+from .batch_status import BatchProgress, BatchResult, batch_report, retrieve_batch, wait_for_batch
+from .batch_retry import retry_batch
+from .batch_submission import DEFAULT_RETRIES_PER_RECORDING, BatchSubmitResult, submit_batch
+from .bundling import BundlePlanner
+from .staging import stage_bundle
 from .preflight import as_job_spec, check_policy
 from .retrieval import retrieve_outputs
 from .submission import run_locations, runner_job_spec
@@ -104,11 +109,13 @@ class RunSession:
         before showing or storing it."""
         return render_job_manifest(job_name, as_job_spec(job_spec), self.profile, run_id)
 
-    def preflight(self, job_spec: Any, allow_policy_risk: bool = False) -> PreflightSummary:
-        """Policy findings for ``job_spec``; raises PolicyBlockedError on BLOCK unless
-        ``allow_policy_risk``. Each submission runs it once, first."""
+    def preflight(self, job_spec: Any, allow_policy_risk: bool = False, *,
+                  extra_findings: Sequence[Any] = ()) -> PreflightSummary:
+        """Policy findings for ``job_spec`` (and ``extra_findings``, a batch's own);
+        raises PolicyBlockedError on BLOCK unless ``allow_policy_risk``. Each
+        submission runs it once, first."""
         spec = as_job_spec(job_spec)
-        summary = check_policy(spec, self.profile)
+        summary = check_policy(spec, self.profile, extra_findings)
         self.last_preflight = summary
         if summary.blocked and not allow_policy_risk:
             raise PolicyBlockedError(summary.findings)
@@ -214,6 +221,63 @@ class RunSession:
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
             bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
         return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "sorting")
+
+    def submit_sorting_batch(
+        self,
+        *,
+        recording_paths: Iterable[str],
+        config: Any = None,
+        config_overrides: Optional[dict] = None,
+        job_spec: Any,
+        parallelism: Optional[int] = None,
+        retries_per_recording: int = DEFAULT_RETRIES_PER_RECORDING,
+        max_failed_recordings: Optional[int] = None,
+        allow_policy_risk: bool = False,
+        metadata: Optional[dict] = None,
+        force: bool = False,
+        per_recording_jobs: Optional[bool] = None,
+    ) -> BatchSubmitResult:
+        """Sort many recordings as one batch: one Indexed Job, one completion index per
+        recording, ``parallelism`` at once (default: a workstation's cores divided by
+        the job's CPU request; on a cluster every recording, up to 100), each recording
+        retried ``retries_per_recording`` times on its own, the batch stopped early
+        once more than ``max_failed_recordings`` failed (None: never).
+
+        A recording already sorted with the same content, sorter, parameters and image
+        is reused (``cached``) unless ``force``. On an API server older than 1.33 the
+        batch runs as one Job per recording (``per_recording_jobs`` None: decided by
+        the server's version; True: always; False: refuse instead).
+        """
+        return submit_batch(
+            self, recording_paths=recording_paths, config=config, config_overrides=config_overrides,
+            job_spec=job_spec, parallelism=parallelism, retries_per_recording=retries_per_recording,
+            max_failed_recordings=max_failed_recordings, allow_policy_risk=allow_policy_risk, metadata=metadata,
+            force=force, per_recording_jobs=per_recording_jobs, sorter_name=_sorter_name_for(config))
+
+    def batch_status(self, run_id: str) -> BatchReport:
+        """One row per recording of batch ``run_id``: state, attempts, reason, units,
+        run time; read from the run's Jobs and pods (two requests) and its results."""
+        return batch_report(self, run_id)
+
+    def wait_for_batch(self, run_id: str, max_wait_seconds: float = 3600, *,
+                       on_progress: Optional[Callable[[BatchProgress], None]] = None) -> tuple:
+        """Watch batch ``run_id`` until its Jobs end: (final state, BatchReport); the
+        state is "Complete", "Failed" (some recording has no result), "Timeout",
+        "Deleted" or "Backend unavailable". ``on_progress`` gets the counts of done /
+        running / failed recordings as they change."""
+        return wait_for_batch(self, run_id, max_wait_seconds, on_progress)
+
+    def retrieve_batch(self, run_id: str, local_dir: str) -> BatchResult:
+        """Every recording of batch ``run_id`` that succeeded (or was reused), in one
+        workspace with a namespace per recording, and the failed ones with reasons."""
+        return retrieve_batch(self, run_id, local_dir, self._codec_named, self.progress)
+
+    def retry_batch(self, run_id: str, *, parallelism: Optional[int] = None,
+                    retries_per_recording: Optional[int] = None) -> BatchSubmitResult:
+        """Sort again the failed and missing recordings of batch ``run_id``: a new Job
+        of the same run over just those, with the blobs already stored (0 bytes
+        uploaded)."""
+        return retry_batch(self, run_id, parallelism=parallelism, retries_per_recording=retries_per_recording)
 
     def submit_prepared_job(self, *, job_spec: Any, run_id: Optional[str] = None, allow_policy_risk: bool = False) -> SubmitResult:
         """Submit a job without generating bundle artifacts."""

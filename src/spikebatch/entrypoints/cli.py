@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import cli_image, cli_jobs, cli_listing, cli_storage, cli_workflows
+from . import cli_batches, cli_image, cli_jobs, cli_listing, cli_storage, cli_workflows
 from .cli_common import OUTPUT_FORMATS, STATE, ProfileFileOpt, ProfileOpt
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ def _global(
 
 cli_jobs.register(app)
 cli_workflows.register(app)
+cli_batches.register(app)
 cli_listing.register(app)
 cli_image.register(app)
 cli_storage.register(app)

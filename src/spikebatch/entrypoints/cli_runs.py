@@ -42,6 +42,18 @@ def resolve_target(ref: str, profile: Optional[str], profile_file: Optional[Path
     return locate_job(ref, session, record)
 
 
+def batch_run_of(target: Any) -> Optional[str]:
+    """The run id when ``target`` is a sorting batch (its batch.json is in the store)."""
+    from ..application.batch_submission import is_batch
+
+    run_id = target.run_id or (target.record.result.run_id if target.record else None)
+    if not run_id and target.labels:
+        run_id = target.labels.get("spikebatch.io/run-id")
+    if not run_id:  # a job named without a record here: the job itself is the target
+        return None
+    return run_id if is_batch(target.session.storage_client, run_id) else None
+
+
 def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any, *, record: Any = None,
              ref: Optional[str] = None) -> str:
     """Wait with a live status line; returns the final status (and records it)."""

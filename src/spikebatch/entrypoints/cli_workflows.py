@@ -1,5 +1,5 @@
-"""The library's workflows on the command line: submit-workspace, submit-sorting,
-retrieve and wait."""
+"""The library's workflows on the command line: submit-workspace, retrieve and wait
+(submit-sorting and the batch side of retrieve / wait: ``cli_batches``)."""
 
 import os
 from pathlib import Path
@@ -108,56 +108,6 @@ def submit_workspace(
     run_guarded(action)
 
 
-def submit_sorting(
-    recordings: Annotated[List[Path], typer.Option("--recording", help="Recording file or folder (repeatable).")],
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Sorter preset, e.g. spykingcircus2, kilosort4.")] = None,
-    overrides: Annotated[
-        Optional[List[str]], typer.Option("--set", help="Sorter parameter key=value, value read as YAML (repeatable).")
-    ] = None,
-    job_config: JobConfigOptional = None,
-    metadata: MetadataOpt = None,
-    wait: WaitOpt = False,
-    max_wait_seconds: MaxWaitOpt = 3600.0,
-    retrieve_to: RetrieveToOpt = None,
-    allow_policy_risk: AllowRiskOpt = False,
-    image_profile: ImageProfileOpt = None,
-    image: ImageOpt = None,
-    profile: ProfileOpt = None,
-    profile_file: ProfileFileOpt = None,
-    output: OutputOpt = None,
-) -> None:
-    """Spike-sort recordings as a job (a preset plus --set overrides)."""
-
-    def action() -> None:
-        from .cli_output import Feedback
-        from .cli_runs import after_submit
-
-        prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
-        config_overrides = parse_key_values(overrides, "--set", yaml_values=True)
-        meta = parse_key_values(metadata, "--metadata", yaml_values=False)
-        _check_target_folder(retrieve_to, "--retrieve-to")
-        feedback = Feedback()
-        session = open_session(prof)
-        result = _submit_with_feedback(
-            session, feedback, "recordings",
-            lambda: session.submit_sorting_job(
-                recording_paths=[str(p) for p in recordings],
-                config=preset,
-                config_overrides=config_overrides or None,
-                job_spec=spec,
-                allow_policy_risk=allow_policy_risk,
-                metadata=meta or None,
-            ),
-        )
-        after_submit(
-            session, result, feedback, output=output, profile_file=profile_file_path(profile, profile_file),
-            wait=wait, max_wait_seconds=max_wait_seconds, retrieve_to=retrieve_to,
-        )
-
-    run_guarded(action)
-
-
 def retrieve(
     job: JobRefArg,
     to: Annotated[Path, typer.Option("--to", help="Folder to download the results into.")],
@@ -169,11 +119,17 @@ def retrieve(
 
     def action() -> None:
         from ..application.runs import submit_result_for
+        from .cli_batches import retrieve_batch_into
         from .cli_output import Feedback
-        from .cli_runs import resolve_target, retrieve_into
+        from .cli_runs import batch_run_of, resolve_target, retrieve_into
 
         _check_target_folder(to, "--to")
         target = resolve_target(job, profile, profile_file)
+        batch_run = batch_run_of(target)
+        if batch_run is not None:
+            keys = retrieve_batch_into(target.session, batch_run, to, Feedback())
+            report({"RUN_ID": batch_run, **keys}, output)
+            return
         result = submit_result_for(target)
         keys = retrieve_into(target.session, result, to, Feedback())
         report({"JOB_NAME": result.job_name, "RUN_ID": result.run_id, "RETRIEVED_TO": keys["retrieved_to"]}, output)
@@ -192,10 +148,17 @@ def wait(
     4 timeout, 5 deleted while waiting."""
 
     def action() -> None:
+        from .cli_batches import conclude_batch, wait_batch
         from .cli_output import Feedback
-        from .cli_runs import conclude, resolve_target, wait_for
+        from .cli_runs import batch_run_of, conclude, resolve_target, wait_for
 
         target = resolve_target(job, profile, profile_file)
+        batch_run = batch_run_of(target)
+        if batch_run is not None:
+            final, rows = wait_batch(target.session, batch_run, max_wait_seconds, Feedback())
+            report({"RUN_ID": batch_run, "FINAL_STATUS": final}, output)
+            conclude_batch(final, batch_run, rows, max_wait_seconds)
+            return
         final = wait_for(target.session, target.job_name, max_wait_seconds, Feedback(), record=target.record, ref=job)
         report({"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "FINAL_STATUS": final}, output)
         conclude(final, target.job_name, max_wait_seconds=max_wait_seconds, session=target.session)
@@ -205,6 +168,5 @@ def wait(
 
 def register(app: typer.Typer) -> None:
     app.command("submit-workspace")(submit_workspace)
-    app.command("submit-sorting")(submit_sorting)
     app.command("retrieve")(retrieve)
     app.command("wait")(wait)

@@ -11,6 +11,9 @@ MODE is ``workspace`` (run the user's script against the workspace) or ``sorting
   SPIKEBATCH_STORAGE_ROOT               the local store's folder, when they are file://
   SPIKEBATCH_WORK_DIR                   scratch folder (default: a temporary one)
   SPIKEBATCH_KEEP_WORK_DIR              1 keeps the work folder after the run (debugging)
+  SPIKEBATCH_BATCH_INDEXES, JOB_COMPLETION_INDEX
+                   a pod of a sorting batch: sort only the recording they name
+                   (see ``spikebatch.application.batch_runner``)
 
 The runner removes what it put into its work folder when the run ends, success or
 failure (the whole folder when it made it; see ``release_work_root``). A work folder it
@@ -42,6 +45,7 @@ from ..application.runner import (
     run_in_job,
     settings_from_env,
 )
+from ..application.batch_runner import batch_position, run_batch_recording
 from ..container import in_job_adapters
 from ..domain.errors import SpikebatchError
 from ..domain.scratch import keep_work_dir
@@ -62,6 +66,7 @@ def run(mode: str) -> int:
         return 2
     try:
         settings = settings_from_env(mode, os.environ)
+        position = batch_position(os.environ) if mode == "sorting" else None
         adapters = in_job_adapters(settings.input_uri, os.environ)
         given = os.environ.get("SPIKEBATCH_WORK_DIR") or None
         work_root = prepare_work_root(given)
@@ -77,6 +82,8 @@ def run(mode: str) -> int:
             # pod's emptyDir) leaves $TMPDIR alone: the pod's /tmp is a volume of its own,
             # sized for a sorter's scratch.
             _temp_files_inside(work_root)
+        if position is not None:
+            return run_batch_recording(settings, adapters, work_root, position)
         return run_in_job(settings, adapters, work_root)
     finally:
         release_work_root(work_root, given, keep)

@@ -146,6 +146,10 @@ class SpikeInterfaceSorter:
         params = merge_overrides(defaults, all_overrides, sorter_name=sorter_name, hint=hint)
         return {"sorter_name": sorter_name, "preset": sorter_name, "params": params, "overrides": all_overrides}
 
+    def describe(self, recording_path: Path) -> dict:
+        """Format, channels, duration and sampling rate, read as ``sort`` reads them."""
+        return describe_recording(Path(recording_path))
+
     def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
         """Sort one recording with the configured SpikeInterface sorter and write the
         open-format results into ``output_dir``."""
@@ -165,8 +169,15 @@ class SpikeInterfaceSorter:
         recording = load_recording(recording_path)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="spikebatch-sort-") as scratch:
-            sorting = sorters.run_sorter(sorter_name, recording, folder=str(Path(scratch) / "sorter"),
-                                         remove_existing_folder=True, verbose=False, raise_error=True, **params)
+            sorter_folder = Path(scratch) / "sorter"
+            try:
+                sorting = sorters.run_sorter(sorter_name, recording, folder=str(sorter_folder),
+                                             remove_existing_folder=True, verbose=False, raise_error=True, **params)
+            except Exception as exc:
+                # SpikeInterface's message points at a log in this temporary folder,
+                # which is gone once the job ends: the trace goes to the job's own log
+                # (kept with its outputs), the real exception into the error.
+                raise SorterFailed(sorter_name, recording_path.name, _sorter_trace(sorter_folder), exc) from None
             units = _units_of(sorting, recording)
         elapsed = time.monotonic() - started
         duration = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments())) / recording.get_sampling_frequency()
@@ -184,6 +195,31 @@ class SpikeInterfaceSorter:
             Path(output_dir), recording_path.name, units, metadata, duration)
         return SortingOutcome(recording=recording_path.name, unit_count=len(units.unit_ids), units_path=units_path,
                               metadata_path=metadata_path, figure_paths=figures, extra_paths=extras)
+
+
+class SorterFailed(RuntimeError):
+    """The sorter raised while sorting a recording: its own exception line, and its
+    trace printed where the job's log keeps it. Not a SpikebatchError: a crash may be
+    transient (a node's memory, a GPU), so the Job retries it."""
+
+    def __init__(self, sorter_name: str, recording: str, trace: list[str], cause: BaseException) -> None:
+        lines = [line.strip() for line in trace if line.strip()]
+        if lines:
+            print(f"{sorter_name} failed on {recording}; its trace:", flush=True)
+            for line in trace:
+                print(line, flush=True)
+        detail = lines[-1] if lines else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"{sorter_name} failed on {recording}: {detail}")
+
+
+def _sorter_trace(sorter_folder: Path) -> list[str]:
+    """The error trace SpikeInterface wrote to ``spikeinterface_log.json``, if any."""
+    try:
+        log = json.loads((sorter_folder / "spikeinterface_log.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    trace = log.get("error_trace") if isinstance(log, dict) else None
+    return [str(line) for line in trace] if isinstance(trace, list) else []
 
 
 def _sorter_version(sorters: Any, sorter_name: str) -> str:
@@ -211,6 +247,28 @@ def load_recording(path: Path) -> Any:
         raise ConfigError(f"recording {path.name}: unsupported format {path.suffix!r}; supported: a SpikeInterface "
                           f"folder or {', '.join(sorted(_FILE_READERS))} files")
     return getattr(extractors, reader)(path)
+
+
+def describe_recording(path: Path) -> dict:
+    """What a user checks before sorting: the format and the recording's shape. Any
+    error of the reader (a damaged header, a file of another kind) is a ConfigError
+    naming the recording: the batch is refused before anything is uploaded."""
+    try:
+        recording = load_recording(path)
+        fs = float(recording.get_sampling_frequency())
+        samples = sum(recording.get_num_samples(s) for s in range(recording.get_num_segments()))
+        channels = int(recording.get_num_channels())
+    except ConfigError:
+        raise
+    except Exception as exc:  # whatever the format's reader raises on a bad file
+        raise ConfigError(f"recording {path.name} cannot be opened ({type(exc).__name__}: {exc}); "
+                          "check that it is complete and in a supported format") from None
+    if path.is_dir():
+        fmt = "spikeinterface-zarr" if any((path / m).is_file() for m in (".zattrs", "zarr.json")) else "spikeinterface-binary"
+    else:
+        fmt = path.suffix.lower().lstrip(".")
+    return {"format": fmt, "channels": channels, "duration_s": round(samples / fs, 3) if fs else 0.0,
+            "sampling_frequency": fs}
 
 
 def _units_of(sorting: Any, recording: Any) -> Any:

@@ -81,6 +81,12 @@ def _flat_keys(module: Any) -> list[str]:
     return sorted(module.SortingPipelineConfig._build_flat_map())
 
 
+def _check_readable_by_spikelab(recording_path: Path) -> None:
+    if not recording_path.is_file() or not recording_path.name.lower().endswith(RECORDING_SUFFIXES):
+        raise ConfigError(f"recording {recording_path.name}: the spikelab sorter reads one Maxwell .h5 or "
+                          f".nwb file (use the spikeinterface sorter for other formats)")
+
+
 class SpikeLabSorter:
     """Sorter port over ``spikelab.spike_sorting.sort_recording``."""
 
@@ -118,14 +124,21 @@ class SpikeLabSorter:
             raise ConfigError(f"the SpikeLab config must hold JSON values only (it travels in the bundle): {exc}") from exc
         return resolved
 
+    def describe(self, recording_path: Path) -> dict:
+        """The recording as SpikeLab's pipeline will read it (through SpikeInterface's
+        Maxwell and NWB readers)."""
+        from .spikeinterface import describe_recording
+
+        recording_path = Path(recording_path)
+        _check_readable_by_spikelab(recording_path)
+        return describe_recording(recording_path)
+
     def sort(self, recording_path: Path, config: Mapping[str, Any], output_dir: Path) -> SortingOutcome:
         """Run SpikeLab's pipeline on one recording file and write the results."""
         from . import outputs
 
         recording_path = Path(recording_path)
-        if not recording_path.is_file() or not recording_path.name.lower().endswith(RECORDING_SUFFIXES):
-            raise ConfigError(f"recording {recording_path.name}: the spikelab sorter reads one Maxwell .h5 or "
-                              f".nwb file (use the spikeinterface sorter for other formats)")
+        _check_readable_by_spikelab(recording_path)
         pipeline_config = config_from_dict(config)
         from spikelab.spike_sorting._exceptions import SpikeSortingClassifiedError
         from spikelab.spike_sorting.pipeline import SortRunReport, sort_recording
