@@ -73,19 +73,29 @@ def test_a_failing_job_exits_1_with_its_reason(real_cli: Cli) -> None:
 
 
 @pytest.mark.parametrize("real_cli", ["boto3"], indirect=True)
-def test_submit_sorting_sorts_a_ground_truth_recording_in_a_real_pod(real_cli: Cli) -> None:
+def test_a_small_sorting_batch_runs_as_one_indexed_job_in_real_pods(real_cli: Cli) -> None:
+    import json
+
     import spikeinterface.core as si
 
     cli = real_cli
-    recording, _truth = si.generate_ground_truth_recording(durations=[20.0], num_channels=8, num_units=4, seed=5)
-    recording.save(folder=cli.root / "rec7", verbose=False)
-    result = cli(*cli.profile_args, "submit-sorting", "--recording", str(cli.root / "rec7"), "--preset", "tridesclous2",
-                 "--retrieve-to", str(cli.root / "sorted"), "--max-wait-seconds", "600", timeout=700)
+    for name, seed in (("rec7", 5), ("rec8", 6)):
+        recording, _truth = si.generate_ground_truth_recording(durations=[20.0], num_channels=8, num_units=4, seed=seed)
+        recording.save(folder=cli.root / name, verbose=False)
+    result = cli(*cli.profile_args, "submit-sorting", "--recording", str(cli.root / "rec*"), "--preset", "tridesclous2",
+                 "--parallel", "2", "--retrieve-to", str(cli.root / "sorted"), "--max-wait-seconds", "600", timeout=700)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.keys["FINAL_STATUS"] == "Complete"
+    assert result.keys["FINAL_STATUS"] == "Complete" and result.keys["RECORDINGS"] == "2"
     assert result.keys["RETRIEVED_TO"] == str((cli.root / "sorted").resolve())
-    # the summary of what came back names the recording's namespace and its units
+    assert sorted(result.keys["SUCCEEDED"].split(",")) == ["rec7", "rec8"]
+    # the summary of what came back names each recording's namespace and its units
     summary = next(line for line in result.stderr.splitlines() if "workspace in" in line)
-    assert "rec7:" in summary and "unit_ids" in summary, summary
+    assert "rec7:" in summary and "rec8:" in summary and "unit_ids" in summary, summary
+    shown = cli(*cli.profile_args, "status", result.keys["RUN_ID"], "--output", "json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["recordings"]
+    assert [(r["recording"], r["state"], r["attempts"]) for r in rows] == [("rec7", "succeeded", 1),
+                                                                          ("rec8", "succeeded", 1)]
+    assert all(r["units"] >= 1 and r["run_seconds"] > 0 for r in rows)
     status = cli(*cli.profile_args, "job-status", result.keys["RUN_ID"])
     assert status.keys["JOB_STATUS"] == "Complete" and "REASON" not in status.keys
