@@ -120,8 +120,12 @@ class Cli:
         return sorted(p for p in self.data.rglob("*") if p.is_file())
 
     def local_jobs(self) -> List[str]:
-        """Jobs the local backend has created (its state folders per namespace)."""
-        return sorted(p.name for p in self.state.glob("*/*") if (p / "manifest.json").exists())
+        """Jobs the local backend has created: ``<state>/local-backend/<namespace>/<job>/``
+        holding its manifest.json (the backend's own folder name, so that a change of it
+        fails here instead of making this list silently empty)."""
+        from spikebatch.adapters.local.backend import STATE_SUBFOLDER
+
+        return sorted(p.name for p in (self.state / STATE_SUBFOLDER).glob("*/*") if (p / "manifest.json").exists())
 
 
 def ctrl_c_as_in_a_terminal() -> None:

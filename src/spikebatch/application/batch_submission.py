@@ -41,6 +41,7 @@ from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, new_run_id
 from ..domain.quantity import parse_quantity
 from ..domain.redaction import redact_sensitive_map
+from .bundle_inputs import recording_files as recording_folder_files
 from .bundle_inputs import recording_source
 from .bundling import BundlePlan
 from .staging import stage_plan
@@ -122,7 +123,13 @@ def default_parallelism(profile: ClusterProfile, spec: JobSpec, count: int, core
 def describe_recordings(sorter: Any, paths: Sequence[str]) -> List[Dict[str, Any]]:
     """Every recording checked as a file or folder, then opened by the sorter; the
     first bad one raises, before anything is hashed or uploaded."""
-    checked = [recording_source(p)[0] for p in paths]
+    sources = [recording_source(p) for p in paths]
+    for rec, size in sources:
+        if size is None:
+            # Every file in a recording folder is checked (names, links, kinds) before
+            # the sorter opens it: a bad member is refused as such, not as a bad recording.
+            recording_folder_files(rec)
+    checked = [rec for rec, _ in sources]
     names: Dict[str, Path] = {}
     for rec in checked:
         if rec.name in names:

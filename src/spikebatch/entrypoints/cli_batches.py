@@ -76,8 +76,9 @@ _GLOB_CHARS = set("*?[")
 
 
 def expand_recordings(values: Optional[List[str]], listing: Optional[Path]) -> List[str]:
-    """The recordings named by --recording (globs expanded, in sorted order) and
-    --recordings-from, in the order given; a glob matching nothing is an error."""
+    """The recordings named by --recording (in the order given, a glob's matches
+    sorted), then those of --recordings-from (in the file's order); a glob matching
+    nothing is an error."""
     from ..domain.errors import ConfigError
 
     found: List[str] = []
