@@ -97,3 +97,16 @@ def test_last_line_is_bounded_and_single_line() -> None:
     assert last_line("a\n\n  b  c \n") == "b c"
     assert len(last_line("x" * 10_000)) == 300
     assert last_line(None) == ""
+
+
+def test_the_runners_result_marker_gives_way_to_its_reason() -> None:
+    tail = ("Traceback (most recent call last):\n  ...\nRuntimeError: error during blosc decompression: -1\n"
+            "SPIKEBATCH_RESULT status=failed reason=SorterFailed: tridesclous2 failed on rec.zarr: "
+            "RuntimeError: error during blosc decompression: -1\n")
+    assert last_line(tail) == ("SorterFailed: tridesclous2 failed on rec.zarr: RuntimeError: error during "
+                               "blosc decompression: -1")
+
+
+def test_a_marker_without_a_reason_gives_way_to_the_line_before_it() -> None:
+    assert last_line("ValueError: bad data\nSPIKEBATCH_RESULT status=failed\n") == "ValueError: bad data"
+    assert last_line("SPIKEBATCH_RESULT status=failed\n") == ""

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
-from ..domain.bundle import BUNDLE_FILENAME, RUNNER_LOG_NAME, BundleManifest
+from ..domain.bundle import BUNDLE_FILENAME, RESULT_MARKER, RUNNER_LOG_NAME, BundleManifest
 from ..domain.errors import SpikebatchError
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore
 from ..ports.workspace import WorkspaceCodec
 from .job_runtime import BundleFetcher, LogTee, run_sorting, run_workspace_script, upload_tree, write_result
 
-MARKER = "SPIKEBATCH_RESULT"
+MARKER = RESULT_MARKER
 MODES = ("workspace", "sorting")
 
 

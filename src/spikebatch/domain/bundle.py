@@ -22,6 +22,8 @@ BUNDLE_FILENAME = "bundle.zip"
 MANIFEST_NAME = "manifest.json"
 #: Result marker the runner writes under OUTPUT_PREFIX when it finishes.
 RESULT_NAME = "result.json"
+#: The runner's last line on stdout: ``SPIKEBATCH_RESULT status=succeeded|failed [reason=...]``.
+RESULT_MARKER = "SPIKEBATCH_RESULT"
 RUNNER_LOG_NAME = "runner.log"
 
 # Where things live inside the job's work folder (and the bundle).

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from .bundle import RESULT_MARKER
 from .job_state import FAILED_CONDITIONS, JobState, job_state_of
 
 #: A pod waiting for one of these will not start by itself: the image cannot be
@@ -63,8 +64,15 @@ def _one_line(text: Any) -> str:
 
 
 def last_line(text: Any) -> str:
-    """The last non-empty line of a log tail: for a Python traceback, the exception."""
+    """The last non-empty line of a log tail: for a Python traceback, the exception.
+    The runner's result marker (its last line) gives way to the reason it carries,
+    or else to the line before it."""
     lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    while lines and lines[-1].startswith(RESULT_MARKER + " "):
+        _, found, reason = lines[-1].partition(" reason=")
+        if found and reason.strip():
+            return _one_line(reason)
+        lines.pop()
     return _one_line(lines[-1]) if lines else ""
 
 
