@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deploy-calls", type=int, default=None,
                         help="deploy-job calls to time (default: the largest batch size)")
     parser.add_argument("--staging-files", type=int, default=16, help="recordings staged in part 2 (default 16)")
-    parser.add_argument("--staging-mb", type=float, default=4.0, help="MB per staged recording (default 4)")
+    parser.add_argument("--staging-mb", type=float, default=16.0, help="MB per staged recording (default 16)")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.counts.split(",") if x]
 

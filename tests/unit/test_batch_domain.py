@@ -200,3 +200,24 @@ def test_report_says_cached_and_missing() -> None:
     assert (rows["rec0"].state, rows["rec0"].units) == ("cached", 3)
     assert rows["rec0"].output_prefix == "s3://b/old/recordings/rec0/"
     assert rows["rec1"].state == "missing" and report.state == "Failed"
+
+
+def _waiting_pod(job_uid: str, index: int, reason: str, created: str = "2026-11-30T12:00:01Z") -> dict:
+    pod = _pod(job_uid, index, "Pending", created)
+    pod["status"]["containerStatuses"] = [{"name": "main", "state": {"waiting": {
+        "reason": reason, "message": "Back-off pulling image \"registry.example/runner:9\""}}}]
+    return pod
+
+
+def test_a_batch_whose_pods_cannot_pull_their_image_is_stuck() -> None:
+    from spikebatch.domain.batch_report import batch_stuck
+
+    job = _job("sort-a", "u1", {"active": 2}, "0-1")
+    stuck = batch_stuck([job], [_waiting_pod("u1", 0, "ImagePullBackOff"), _waiting_pod("u1", 1, "ImagePullBackOff")])
+    assert stuck is not None and stuck.reason == "ImagePullBackOff" and "registry.example/runner:9" in stuck.message
+    # still retrying the pull, or some pod runs: not stuck
+    assert batch_stuck([job], [_waiting_pod("u1", 0, "ErrImagePull")]) is None
+    running = _pod("u1", 1, "Running", "2026-11-30T12:00:02Z")
+    assert batch_stuck([job], [_waiting_pod("u1", 0, "ImagePullBackOff"), running]) is None
+    ended = _job("sort-b", "u2", {"conditions": [{"type": "Failed", "status": "True"}]}, "0-1")
+    assert batch_stuck([ended], [_waiting_pod("u2", 0, "ImagePullBackOff")]) is None

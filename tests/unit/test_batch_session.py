@@ -213,3 +213,24 @@ def test_retry_of_a_batch_with_nothing_failed_says_so(session, store, backend, t
 def test_status_of_a_run_that_is_not_a_batch_names_the_fix(session) -> None:
     with pytest.raises(ConfigError, match="is not a sorting batch"):
         session.batch_status("20261130-120000-abcdefgh")
+
+
+def test_waiting_for_a_batch_whose_pods_cannot_start_ends_stuck(session, store, backend, tmp_path) -> None:
+    batch = session.submit_sorting_batch(recording_paths=recordings(tmp_path, "a.nwb", "b.nwb"), job_spec={})
+    (job,) = backend.applied
+    job = json.loads(json.dumps(job))
+    job["metadata"].update(uid="u1", creationTimestamp="2026-11-30T12:00:00Z")
+    job["status"] = {"active": 2}
+    backend.job_objects = [job]
+    backend.pod_objects = [{
+        "metadata": {"name": f"p{i}", "creationTimestamp": "2026-11-30T12:00:01Z",
+                     "labels": {"spikebatch.io/run-id": batch.run_id,
+                                "batch.kubernetes.io/job-completion-index": str(i)},
+                     "ownerReferences": [{"kind": "Job", "uid": "u1"}]},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {
+            "reason": "ImagePullBackOff", "message": "Back-off pulling image runner:1"}}}]}} for i in (0, 1)]
+    problems = []
+    final, report = session.wait_for_batch(batch.run_id, 60, on_problem=problems.append)
+    assert final == "Stuck" and [p.reason for p in problems] == ["ImagePullBackOff"]
+    assert backend.watch_progress == [True]  # one window of the watch, then the pods were read
+    assert {r.state for r in report.rows} == {"pending"}

@@ -9,12 +9,14 @@ a wait is one watch over the batch's Jobs, whose events carry their index counts
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ..domain.batch import BatchDescription, job_recording_indexes, parse_index_ranges, recording_output_prefix
-from ..domain.batch_report import CACHED, FAILED, RUNNING, SUCCEEDED, BatchReport, report_batch
+from ..domain.batch_report import CACHED, FAILED, RUNNING, SUCCEEDED, BatchReport, batch_stuck, report_batch
+from ..domain.job_report import JobReport
 from ..domain.bundle import RESULT_NAME, WORKSPACE_DIR
 from ..domain.errors import BackendUnavailableError, ConfigError, StorageError
 from ..domain.job_state import JobState, job_state_of
@@ -93,12 +95,25 @@ def _job_counts(state: JobState, progress: Any, indexed: bool, covered: int) -> 
     return 0, min(1, progress.active), 0
 
 
+#: Seconds between two looks at the pods of a batch that is not done yet (for a pod
+#: that cannot start): two requests each, whatever the batch's size.
+PROBLEM_CHECK_SECONDS = 30.0
+
+
 def wait_for_batch(session: Any, run_id: str, max_wait_seconds: float = 3600,
-                   on_progress: Optional[Callable[[BatchProgress], None]] = None) -> tuple[str, BatchReport]:
+                   on_progress: Optional[Callable[[BatchProgress], None]] = None,
+                   on_problem: Optional[Callable[[JobReport], None]] = None,
+                   problem_check_seconds: float = PROBLEM_CHECK_SECONDS,
+                   retry_max_seconds: float = 30.0) -> tuple[str, BatchReport]:
     """Watch the batch's unfinished Jobs until each has ended; returns (final state,
     report). The state is "Complete" (every recording has a result), "Failed" (some
-    recording has none), "Timeout", "Deleted" (a Job went away before it ended) or
-    "Backend unavailable"."""
+    recording has none), "Timeout", "Stuck" (no pod of a Job can start: an image that
+    cannot be pulled, a missing secret; ``on_problem`` hears why), "Deleted" (a Job went
+    away before it ended) or "Backend unavailable".
+
+    The watch runs in windows of ``problem_check_seconds``; between two, the run's pods
+    are read once (two requests) to notice a batch that cannot start. A backend that is
+    briefly unreachable is retried with back-off until the wait's end."""
     description = read_description(session.storage_client, run_id)
     report, jobs = batch_report(session, run_id, description, with_jobs=True)
     total = len(description.recordings)
@@ -120,22 +135,48 @@ def wait_for_batch(session: Any, run_id: str, max_wait_seconds: float = 3600,
         on_progress(BatchProgress(total, done, running, failed))
 
     emit()
-    outcome = ""
-    if live:
-        try:
-            for event in session.backend.watch(job_names=list(covered), label_selector={RUN_ID_LABEL: run_id},
-                                               timeout_seconds=max_wait_seconds, progress=True):
-                if event.kind == "DELETED":
-                    outcome = "Deleted"
-                    break
-                latest[event.job_name] = (event.state, event.progress)
-                emit()
-        except BackendUnavailableError:
-            return "Backend unavailable", report
-        if not outcome and any(not latest.get(name, (JobState.PENDING, None))[0].is_terminal for name in covered):
-            outcome = "Timeout"  # the watch ended on its timeout
+    outcome = _watch_until_ended(session, run_id, set(covered), latest, emit, on_problem, max_wait_seconds,
+                                 problem_check_seconds, retry_max_seconds)
+    if outcome == "Backend unavailable":
+        return outcome, report
     final = batch_report(session, run_id, description)
     return outcome or final.state, final
+
+
+def _watch_until_ended(session: Any, run_id: str, pending: set, latest: Dict[str, tuple], emit: Callable[[], None],
+                       on_problem: Optional[Callable[[JobReport], None]], max_wait_seconds: float,
+                       check_seconds: float, retry_max_seconds: float) -> str:
+    """"" when every Job in ``pending`` ended, else why the wait stopped."""
+    deadline = time.monotonic() + max_wait_seconds
+    delay, unreachable, told = 1.0, False, None
+    while pending:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "Backend unavailable" if unreachable else "Timeout"
+        try:
+            for event in session.backend.watch(job_names=sorted(pending), label_selector={RUN_ID_LABEL: run_id},
+                                               timeout_seconds=min(remaining, check_seconds), progress=True):
+                unreachable, delay = False, 1.0
+                if event.kind == "DELETED":
+                    return "Deleted"
+                latest[event.job_name] = (event.state, event.progress)
+                emit()
+                if event.state.is_terminal:
+                    pending.discard(event.job_name)
+            if not pending:
+                return ""
+            jobs, pods = session.backend.run_objects(run_id)
+            problem = batch_stuck([j for j in jobs if str(j["metadata"]["name"]) in pending], pods)
+            if problem is not None:
+                if on_problem is not None and (problem.reason, problem.message) != told:
+                    on_problem(problem)
+                told = (problem.reason, problem.message)
+                return "Stuck"
+        except BackendUnavailableError:
+            unreachable = True
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 2, retry_max_seconds)
+    return ""
 
 
 @dataclass

@@ -260,12 +260,14 @@ class RunSession:
         return batch_report(self, run_id)
 
     def wait_for_batch(self, run_id: str, max_wait_seconds: float = 3600, *,
-                       on_progress: Optional[Callable[[BatchProgress], None]] = None) -> tuple:
+                       on_progress: Optional[Callable[[BatchProgress], None]] = None,
+                       on_problem: Optional[Callable[[JobReport], None]] = None) -> tuple:
         """Watch batch ``run_id`` until its Jobs end: (final state, BatchReport); the
         state is "Complete", "Failed" (some recording has no result), "Timeout",
-        "Deleted" or "Backend unavailable". ``on_progress`` gets the counts of done /
-        running / failed recordings as they change."""
-        return wait_for_batch(self, run_id, max_wait_seconds, on_progress)
+        "Stuck" (its pods cannot start; ``on_problem`` hears why), "Deleted" or
+        "Backend unavailable". ``on_progress`` gets the counts of done / running /
+        failed recordings as they change."""
+        return wait_for_batch(self, run_id, max_wait_seconds, on_progress, on_problem)
 
     def retrieve_batch(self, run_id: str, local_dir: str) -> BatchResult:
         """Every recording of batch ``run_id`` that succeeded (or was reused), in one

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .batch import COMPLETION_INDEX_LABEL, BatchDescription, job_recording_indexes, parse_index_ranges
-from .job_report import last_line
+from .job_report import JobReport, last_line, report_job
 from .job_state import FAILED_CONDITIONS, JobState, job_state_of
 
 SUCCEEDED, FAILED, RUNNING, PENDING, CACHED, MISSING = (
@@ -271,3 +271,20 @@ def report_batch(
             rows.append(RecordingStatus(rec.name, rec.index, MISSING, 0, "NoJob", None,
                                         "no Job of this run covers it any more (deleted before it ended)"))
     return BatchReport(description.run_id, rows, [str(_meta(j).get("name") or "") for j in ordered])
+
+
+def batch_stuck(jobs: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]]) -> Optional[JobReport]:
+    """Why a batch cannot start, or None: an unfinished Job none of whose pods runs or
+    ran, whose newest pod waits for something that will not happen by itself (an image
+    that cannot be pulled, a secret that does not exist). A batch with some pods
+    running is not stuck, even if one pod somewhere waits for its image."""
+    for job in sorted(jobs, key=_created):
+        if job_state_of(job).is_terminal:
+            continue
+        mine = _pods_of(job, pods)
+        if any((p.get("status") or {}).get("phase") in ("Running", "Succeeded") for p in mine):
+            continue
+        report = report_job(job, mine)
+        if report.stuck:
+            return report
+    return None

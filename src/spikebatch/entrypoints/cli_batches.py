@@ -239,9 +239,14 @@ def after_batch(session: Any, batch: Any, feedback: Any, *, output: Optional[str
 def wait_batch(session: Any, run_id: str, max_wait_seconds: float, feedback: Any) -> tuple:
     from .cli_batch_view import batch_progress
 
+    def on_problem(problem: Any) -> None:
+        warn(f"batch {run_id}: its pods cannot start: {problem.reason}"
+             + (f": {problem.message}" if problem.message else ""))
+
     try:
         with batch_progress(feedback, run_id) as on_progress:
-            final, report_rows = session.wait_for_batch(run_id, max_wait_seconds, on_progress=on_progress)
+            final, report_rows = session.wait_for_batch(run_id, max_wait_seconds, on_progress=on_progress,
+                                                        on_problem=on_problem)
     except KeyboardInterrupt:
         raise fail(f"stopped waiting; batch {run_id} keeps running (spikebatch status {run_id} to see it, "
                    f"spikebatch retrieve {run_id} --to DIR once it is done)", 130) from None
@@ -269,6 +274,9 @@ def conclude_batch(final: str, run_id: str, report_rows: Any, max_wait_seconds: 
                    f"spikebatch status {run_id} shows each, spikebatch retry {run_id} sorts them again",
                    EXIT_JOB_FAILED)
     messages = {
+        "Stuck": (f"batch {run_id} cannot start (its pods wait for something that will not happen by itself, "
+                  f"see the warning above); its Jobs are left as they are: fix the cause and delete them "
+                  f"(spikebatch job-delete JOB), or spikebatch status {run_id}", EXIT_JOB_FAILED),
         "Timeout": (f"batch {run_id} did not finish within {max_wait_seconds:g} s; it keeps running "
                     f"(spikebatch status {run_id})", EXIT_TIMEOUT),
         "Deleted": (f"a Job of batch {run_id} was deleted before it ended; spikebatch retry {run_id} sorts "
