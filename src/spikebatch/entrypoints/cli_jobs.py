@@ -27,6 +27,7 @@ from .cli_common import (
     wants_json,
     warn,
 )
+from .cli_resources import CpusOpt, GpusOpt, MemoryOpt
 
 JobConfigOpt = Annotated[Path, typer.Option("--job-config", help="Job config YAML (a JobSpec).")]
 ImageProfileOpt = Annotated[Optional[str], typer.Option("--image-profile", help="Which profile image: cpu or gpu.")]
@@ -97,6 +98,9 @@ def deploy_job(
     follow_logs: Annotated[bool, typer.Option("--follow-logs", help="Stream the job's logs to stderr until it ends (implies --wait).")] = False,
     image_profile: ImageProfileOpt = None,
     image: ImageOpt = None,
+    gpus: GpusOpt = None,
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
@@ -111,7 +115,8 @@ def deploy_job(
         if output_manifest:
             _check_output_folder(output_manifest)
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus, memory=memory,
+                                     profile=prof)
         if render_only:
             _render(spec, prof, output_manifest, output)
             return

@@ -4,6 +4,7 @@ retrieving outputs, and the exit code of the job's end state."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -25,6 +26,9 @@ from .cli_common import (
     warn,
     wants_json,
 )
+
+#: Ctrl-C: the exit code of a command a shell saw interrupted by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 #: What wait_for_completion returns -> the exit code the CLI ends with.
 FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Stuck": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT,
@@ -55,8 +59,11 @@ def batch_run_of(target: Any) -> Optional[str]:
 
 
 def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any, *, record: Any = None,
-             ref: Optional[str] = None) -> str:
-    """Wait with a live status line; returns the final status (and records it)."""
+             ref: Optional[str] = None, retrieve_to: Optional[Path] = None) -> str:
+    """Wait with a live status line; returns the final status (and records it).
+    Ctrl-C stops the wait, not the job: exit 130 with how to wait again, to retrieve
+    the outputs later (into ``retrieve_to`` when the command was to retrieve them) and
+    to stop the job."""
     from ..application.runs import note_state
 
     def on_problem(problem: Any) -> None:
@@ -68,16 +75,26 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
             final = session.wait_for_completion(job_name, max_wait_seconds, on_state=on_state,
                                                 on_problem=on_problem)
     except KeyboardInterrupt:
-        again = ref or job_name
-        raise fail(
-            f"stopped waiting; job {job_name} keeps running (spikebatch wait {again} to wait again, "
-            f"spikebatch job-delete {job_name} to stop it)",
-            130,
-        ) from None
+        raise fail(interrupted_wait_message(job_name, ref or job_name, record, retrieve_to), EXIT_INTERRUPTED) from None
     feedback.final_state(job_name, final)
     if final in ("Complete", "Failed", "Deleted"):
         note_state(run_records(), record, final, warn)
     return final
+
+
+def interrupted_wait_message(job_name: str, ref: str, record: Any, retrieve_to: Optional[Path]) -> str:
+    """What Ctrl-C during a wait says: the job goes on, and the commands that pick it up
+    again. Retrieval is named for a run that has outputs (a workspace or sorting job;
+    a deploy-job manifest has none) or when the command was to retrieve them."""
+    job_type = getattr(getattr(record, "result", None), "job_type", None)
+    steps = [f"spikebatch wait {ref} to wait again"]
+    if retrieve_to is not None:
+        folder = shlex.quote(str(Path(retrieve_to).expanduser().resolve()))
+        steps.append(f"spikebatch retrieve {ref} --to {folder} to download the outputs once it is done")
+    elif job_type in ("workspace", "sorting"):
+        steps.append(f"spikebatch retrieve {ref} --to DIR to download the outputs once it is done")
+    steps.append(f"spikebatch job-delete {job_name} to stop it")
+    return f"stopped waiting; job {job_name} keeps running ({', '.join(steps)})"
 
 
 def why(session: Any, job_name: str) -> str:
@@ -156,7 +173,8 @@ def after_submit(
     if follow:
         follow_logs(session, result.job_name)
     if wait or follow or retrieve_to:
-        final = wait_for(session, result.job_name, max_wait_seconds, feedback, record=record, ref=result.run_id)
+        final = wait_for(session, result.job_name, max_wait_seconds, feedback, record=record, ref=result.run_id,
+                         retrieve_to=retrieve_to)
     retrieved: Dict[str, Any] = {}
     if final == "Complete" and retrieve_to is not None:
         retrieved = retrieve_into(session, result, retrieve_to, feedback)
@@ -170,12 +188,18 @@ def after_submit(
 
 def retrieve_into(session: Any, result: Any, target: Path, feedback: Any) -> Dict[str, Any]:
     """Download a run's outputs into ``target``; returns the keys to report."""
-    with feedback.transfer("downloading outputs") as progress:
-        session.progress = progress
-        try:
-            workspace = session.retrieve_result(result, str(target))
-        finally:
-            session.progress = None
+    try:
+        with feedback.transfer("downloading outputs") as progress:
+            session.progress = progress
+            try:
+                workspace = session.retrieve_result(result, str(target))
+            finally:
+                session.progress = None
+    except KeyboardInterrupt:
+        folder = shlex.quote(str(Path(target).expanduser().resolve()))
+        raise fail(f"stopped downloading; the outputs of run {result.run_id} stay stored "
+                   f"(spikebatch retrieve {result.run_id} --to {folder} downloads them again)",
+                   EXIT_INTERRUPTED) from None
     summary = describe_workspace(workspace)
     if summary:
         feedback.note(f"workspace in {target}: {summary}")

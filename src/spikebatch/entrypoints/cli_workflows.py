@@ -21,6 +21,7 @@ from .cli_common import (
     run_guarded,
 )
 from .cli_jobs import AllowRiskOpt, ImageOpt, ImageProfileOpt, MaxWaitOpt, WaitOpt
+from .cli_resources import CpusOpt, GpusOpt, MemoryOpt
 
 JobConfigOptional = Annotated[
     Optional[Path], typer.Option("--job-config", help="Job config YAML (a JobSpec); default: the profile's defaults.")
@@ -71,6 +72,9 @@ def submit_workspace(
     allow_policy_risk: AllowRiskOpt = False,
     image_profile: ImageProfileOpt = None,
     image: ImageOpt = None,
+    gpus: GpusOpt = None,
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
@@ -83,7 +87,8 @@ def submit_workspace(
         from .cli_runs import after_submit
 
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
+        spec = job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus, memory=memory,
+                                     profile=prof)
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
         ws = workspace_at(workspace)
