@@ -22,7 +22,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import cli_batches, cli_image, cli_jobs, cli_listing, cli_sorters, cli_storage, cli_workflows
+from . import cli_batches, cli_image, cli_jobs, cli_listing, cli_sorters, cli_storage, cli_workflows, cli_workspace
 from .cli_common import OUTPUT_FORMATS, STATE, ProfileFileOpt, ProfileOpt
 from .cli_quiet import accept_quiet_after_the_command
 
@@ -78,6 +78,7 @@ cli_listing.register(app)
 cli_sorters.register(app)
 cli_image.register(app)
 cli_storage.register(app)
+cli_workspace.register(app)
 accept_quiet_after_the_command(app)  # last: every command registered above gets --quiet
 
 

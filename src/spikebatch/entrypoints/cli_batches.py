@@ -143,6 +143,8 @@ def submit_sorting(
     one_job_per_recording: OneJobEachOpt = False,
     job_config: JobConfigOpt = None,
     metadata: MetadataOpt = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Job name prefix (the job is NAME-xxxxxx); default: "
+                                                           "sort-PRESET, or the job config's name_prefix.")] = None,
     wait: WaitOpt = False,
     max_wait_seconds: MaxWaitOpt = 3600.0,
     retrieve_to: RetrieveToOpt = None,
@@ -160,11 +162,11 @@ def submit_sorting(
 
     def action() -> None:
         from .cli_output import Feedback
-        from .cli_workflows import _check_target_folder, _submit_with_feedback
+        from .cli_workflows import _check_target_folder, _submit_with_feedback, named_spec
 
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus, memory=memory,
-                                     profile=prof)
+        spec = named_spec(job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus,
+                                                memory=memory, profile=prof), name)
         paths = expand_recordings(recordings, recordings_from)
         config_overrides = parse_key_values(overrides, "--set", yaml_values=True, dotted=True)
         note = gpu_preset_note(preset, spec, prof)

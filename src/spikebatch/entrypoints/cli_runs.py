@@ -78,8 +78,20 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
         raise fail(interrupted_wait_message(job_name, ref or job_name, record, retrieve_to), EXIT_INTERRUPTED) from None
     feedback.final_state(job_name, final)
     if final in ("Complete", "Failed", "Deleted"):
-        note_state(run_records(), record, final, warn)
+        note_state(run_records(), record, final, warn, failure_reason(session, job_name) if final == "Failed" else None)
     return final
+
+
+def failure_reason(session: Any, job_name: str) -> Optional[str]:
+    """Why the job failed, as one line for records and tables (None if the backend
+    cannot say)."""
+    from ..domain.errors import BackendError
+    from ..domain.records import reason_of
+
+    try:
+        return reason_of(session.job_report(job_name))
+    except BackendError:
+        return None
 
 
 def interrupted_wait_message(job_name: str, ref: str, record: Any, retrieve_to: Optional[Path]) -> str:
@@ -156,7 +168,12 @@ def after_submit(
     retrieve; exits with the code of the job's end state."""
     from ..application.runs import remember
 
-    record = remember(run_records(), result, profile_file=profile_file, kubeconfig=STATE.kubeconfig, warn=warn)
+    record = getattr(session, "last_record", None)
+    if getattr(session, "run_records", None) is not None and record is None:
+        pass  # the session could not write the record and said so: not twice
+    elif record is None or (record.profile_file, record.kubeconfig) != (profile_file, STATE.kubeconfig):
+        # Recorded again with what this command was given, to find the job later.
+        record = remember(run_records(), result, profile_file=profile_file, kubeconfig=STATE.kubeconfig, warn=warn)
     keys: Dict[str, Any] = {
         "JOB_NAME": result.job_name,
         "RUN_ID": result.run_id,
@@ -204,6 +221,37 @@ def retrieve_into(session: Any, result: Any, target: Path, feedback: Any) -> Dic
     if summary:
         feedback.note(f"workspace in {target}: {summary}")
     return {"retrieved_to": str(Path(target).expanduser().resolve())}
+
+
+def retrieve_or_say_why(target: Any, result: Any, to: Path, feedback: Any, *, ref: str) -> Dict[str, Any]:
+    """``retrieve_into``; when there is nothing to retrieve, the one-line error says why
+    from the job itself: it failed (and its reason: DeadlineExceeded, OOMKilled, the
+    script's exception line), or it has not ended yet."""
+    from ..application.runs import note_state
+    from ..domain.errors import BackendError, JobFailedError, ObjectNotFoundError
+    from ..domain.records import reason_of
+
+    try:
+        return retrieve_into(target.session, result, to, feedback)
+    except (ObjectNotFoundError, JobFailedError) as exc:
+        try:
+            found = target.session.job_report(result.job_name)
+        except BackendError:  # the Job is gone: what this machine last saw of it
+            last = target.record.last_reason if target.record is not None else None
+            if last and last not in exc.message:
+                raise fail(f"{exc.message.rstrip('.')}; the job failed: {last}", exc.exit_code) from None
+            raise
+        state, reason = str(found.state), reason_of(found)
+        if state == "Failed":
+            note_state(run_records(), target.record, state, warn, reason)
+            if isinstance(exc, JobFailedError) and (not reason or "left no result" not in exc.message):
+                raise  # the runner's own account already names the error (the script's exception line)
+            raise fail(f"job {result.job_name} failed: {reason or 'no reason given'}; nothing to retrieve "
+                       f"(spikebatch job-logs {ref} shows its log)", EXIT_JOB_FAILED) from None
+        if state in ("Pending", "Running", "Unknown"):
+            raise fail(f"job {result.job_name} is {state} and has no outputs yet; spikebatch wait {ref}, "
+                       "then retrieve", exc.exit_code) from None
+        raise
 
 
 def describe_workspace(workspace: Any) -> str:
