@@ -18,6 +18,7 @@ imports boto3, minio, the kubernetes client or NumPy.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from dependency_injector import containers, errors, providers
@@ -200,6 +201,8 @@ class UserFiles(containers.DeclarativeContainer):
     profile_file = providers.Object(_lazy("config.profile_files:load_cluster_profile"))
     job_config = providers.Object(_lazy("config.job_config_file:load_job_config"))
     workspace_at = providers.Object(_lazy("workspaces.opening:workspace_at"))
+    directory_workspace = providers.Object(_lazy("workspaces.directory:DirectoryWorkspace"))
+    workspace_value_from_file = providers.Object(_lazy("workspaces.file_values:value_from_file"))
     text_writer = providers.Object(_lazy("files.atomic:write_text_atomically"))
     #: The user's own credential values (environment, ~/.aws/credentials), to mask.
     secret_values = providers.Object(_lazy("config.credentials:user_secret_values"))
@@ -229,6 +232,17 @@ def workspace_at(path: Any) -> Any:
     return USER_FILES.workspace_at()(path)
 
 
+def directory_workspace(path: Any, *, name: Any = None, create: bool) -> Any:
+    """The built-in directory workspace in folder ``path``: a new one when ``create``
+    and the folder holds none, else the one there (ConfigError when there is none)."""
+    return USER_FILES.directory_workspace()(path, name, create=create)
+
+
+def workspace_value_from_file(path: Any) -> Any:
+    """A file as a workspace value: .npy an array, .json its value, else its bytes."""
+    return USER_FILES.workspace_value_from_file()(path)
+
+
 def write_user_file(path: Any, text: str) -> None:
     """Write a file the user asked for, atomically and readable by them only."""
     USER_FILES.text_writer()(path, text, private=True)
@@ -249,7 +263,18 @@ def open_session(profile_or_name: Any, **options: Any) -> "RunSession":
     """The session of a profile (object, name, or YAML path) with the adapters it
     names. ``options``: kubeconfig / aws_* credentials, progress."""
     progress = options.pop("progress", None)
-    return build_container(load_profile(profile_or_name), **options).session(progress=progress)
+    session = build_container(load_profile(profile_or_name), **options).session(progress=progress)
+    # Submissions through this session are recorded like the CLI's (list-jobs
+    # --offline, show, wait RUN_ID), with what finds the job again: the profile file
+    # when a file was named, and the kubeconfig given.
+    session.run_records = run_records()
+    named_file = not isinstance(profile_or_name, ClusterProfile) and (
+        str(profile_or_name).endswith((".yaml", ".yml")) or "/" in str(profile_or_name))
+    session.record_origin = {
+        "profile_file": str(Path(str(profile_or_name)).expanduser().resolve()) if named_file else None,
+        "kubeconfig": str(Path(options["kubeconfig"]).expanduser().resolve()) if options.get("kubeconfig") else None,
+    }
+    return session
 
 
 def artifact_store(profile_or_name: Any, **credentials: Any) -> "ArtifactStore":

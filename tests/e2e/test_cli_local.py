@@ -35,7 +35,7 @@ def test_submit_workspace_wait_retrieve_then_every_follow_up_command(cli: Cli) -
     assert submitted.returncode == 0, submitted.stderr
     keys = submitted.keys
     run_id, job = keys["RUN_ID"], keys["JOB_NAME"]
-    assert re.fullmatch(r"analysis-job-[a-z0-9]{6}", job)
+    assert re.fullmatch(r"analysis-[a-z0-9]{6}", job)  # named after its script, analysis.py
     assert keys["FINAL_STATUS"] == "Complete"
     assert keys["OUTPUT_PREFIX"].startswith("file://") and run_id in keys["OUTPUT_PREFIX"]
     assert keys["RETRIEVED_TO"] == str(out.resolve())

@@ -56,13 +56,16 @@ class Records:
         self.states: list = []
         self.fail = fail
 
-    def save(self, result, *, profile_file, kubeconfig):
+    def save(self, result, *, profile_file, kubeconfig, details=None):
         if self.fail:
             raise OSError(30, "Read-only file system")
         self.saved.append(result)
-        return SubmissionRecord(result, None, profile_file, kubeconfig, None, "/records/x.json")
+        return SubmissionRecord(result, None, profile_file, kubeconfig, None, "/records/x.json", details=details)
 
-    def update_state(self, record, state):
+    def find(self, ref):
+        return None
+
+    def update_state(self, record, state, reason=None):
         if self.fail:
             raise OSError(30, "Read-only file system")
         self.states.append(state)

@@ -45,7 +45,10 @@ def test_values_round_trip_and_survive_reopening(ws: DirectoryWorkspace) -> None
     np.testing.assert_array_equal(rates, np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4))
     np.testing.assert_array_equal(again.get("rec1", "mask"), [True, False])
     assert again.get("rec2", "count") == 7
-    assert again.get("rec1", "missing") is None and again.get("nope", "summary") is None
+    # a missing item is an error naming it, unless a default is asked for
+    assert again.get("rec1", "missing", None) is None and again.get("nope", "summary", None) is None
+    with pytest.raises(KeyError, match="no item 'missing' in namespace 'rec1'"):
+        again.get("rec1", "missing")
     assert again.name == "analysis" and again.workspace_id == ws.workspace_id
 
 
@@ -215,7 +218,7 @@ def test_save_copies_and_replaces_an_older_copy(ws: DirectoryWorkspace, tmp_path
     assert DirectoryWorkspace.load_item(copy_dir, "rec1", "new") == {"v": 2}
     # The copy is independent of the original.
     copy.store("rec1", "only-in-copy", 1)
-    assert ws.get("rec1", "only-in-copy") is None
+    assert ws.get("rec1", "only-in-copy", None) is None
 
 
 def test_empty_workspace_saves_into_a_new_nested_folder(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from ..domain.bundle import RUNNER_LOG_NAME
 from ..domain.errors import ConfigError, JobNotFoundError
 from ..domain.models import SubmitResult
 from ..domain.naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_run_id
-from ..domain.records import SubmissionRecord
+from ..domain.records import RunDetails, SubmissionRecord
 from ..ports.backend import JobInfo
 from ..ports.records import RunRecords
 
@@ -87,23 +87,40 @@ def spikebatch_jobs(session: Any) -> List[JobInfo]:
 
 
 def remember(records: RunRecords, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str],
-             warn: Callable[[str], None]) -> Optional[SubmissionRecord]:
+             warn: Callable[[str], None], details: Optional[RunDetails] = None) -> Optional[SubmissionRecord]:
     """Record a submission; a record that cannot be written only warns (the job runs
-    anyway, and can still be named by its job name)."""
+    anyway, and can still be named by its job name).
+
+    Without ``details`` the record keeps those of the run's earlier record: the session
+    records what a run is when it submits it, and the CLI records the submission again
+    with the profile file and kubeconfig it was given (a retried batch keeps its own)."""
     try:
-        return records.save(result, profile_file=profile_file, kubeconfig=kubeconfig)
+        if details is None:
+            earlier = _earlier_record(records, result.run_id)
+            details = earlier.details if earlier is not None else None
+        return records.save(result, profile_file=profile_file, kubeconfig=kubeconfig, details=details)
     except OSError as exc:
         warn(f"job {result.job_name} was submitted, but its local record could not be written ({exc}); "
              "use the job name with wait / retrieve / job-logs")
         return None
 
 
-def note_state(records: RunRecords, record: Optional[SubmissionRecord], state: str, warn: Callable[[str], None]) -> None:
-    """Remember the last state seen; the record only caches it, so a failure warns."""
+def _earlier_record(records: RunRecords, run_id: str) -> Optional[SubmissionRecord]:
+    try:
+        found = records.find(run_id)
+    except ConfigError:  # an unreadable earlier record: this one replaces it
+        return None
+    return found if found is not None and found.result.run_id == run_id else None
+
+
+def note_state(records: RunRecords, record: Optional[SubmissionRecord], state: str, warn: Callable[[str], None],
+               reason: Optional[str] = None) -> None:
+    """Remember the last state seen and why (a failed job's reason); the record only
+    caches them, so a failure warns."""
     if record is None:
         return
     try:
-        records.update_state(record, state)
+        records.update_state(record, state, reason)
     except OSError as exc:
         warn(f"could not update the local record {record.location}: {exc}")
 

@@ -10,6 +10,7 @@ by the backend before the first byte is uploaded, so bad input leaves nothing be
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
@@ -18,19 +19,22 @@ from ..domain.effective import target_namespace
 from ..domain.errors import ConfigError, JobDeletedError, JobNotFoundError, PolicyBlockedError, StorageError
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
 from ..domain.models import ClusterProfile, JobSpec, SubmitResult
-from ..domain.naming import make_job_name, new_run_id
+from ..domain.naming import make_job_name, name_prefix_from, new_run_id
 from ..domain.policy import PreflightSummary
+from ..domain.records import RunDetails, SubmissionRecord
 from ..domain.redaction import redact_sensitive_map
 from ..ports.backend import JobBackend, JobInfo, JobReport, JobState
+from ..ports.records import RunRecords
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore, ProgressCallback
 from ..ports.workspace import WorkspaceCodec
 from ..domain.batch_report import BatchReport
 from .batch_status import BatchProgress, BatchResult, batch_report, retrieve_batch, wait_for_batch
 from .batch_retry import retry_batch
-from .batch_submission import DEFAULT_RETRIES_PER_RECORDING, BatchSubmitResult, submit_batch
+from .batch_submission import DEFAULT_RETRIES_PER_RECORDING, BatchSubmitResult, batch_name_prefix, submit_batch
 from .bundling import BundlePlanner
-from .staging import stage_bundle
+from .runs import remember
+from .staging import StagingSummary, stage_plan
 from .preflight import as_job_spec, check_policy
 from .retrieval import retrieve_outputs
 from .submission import run_locations, runner_job_spec
@@ -58,6 +62,8 @@ class RunSession:
         progress: Optional[ProgressCallback] = None,
         hash_progress: Optional[ProgressCallback] = None,
         on_preflight: Optional[Callable[[PreflightSummary], None]] = None,
+        run_records: Optional[RunRecords] = None,
+        on_warning: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.profile = profile
         self.backend = backend
@@ -75,6 +81,20 @@ class RunSession:
         self.on_preflight = on_preflight
         #: The preflight of the last submission.
         self.last_preflight: Optional[PreflightSummary] = None
+        #: Where each submission is recorded (what ``spikebatch list-jobs --offline``
+        #: and ``show`` read); None records nothing.
+        self.run_records = run_records
+        #: What the records say a submission was made with: the profile file (when a
+        #: file was named) and the kubeconfig path, to find the job again later.
+        self.record_origin: Dict[str, Optional[str]] = {"profile_file": None, "kubeconfig": None}
+        #: Called with a warning that does not stop a submission (a record that
+        #: cannot be written); None: ``warnings.warn``.
+        self.on_warning = on_warning
+        #: The record of the last submission (None when none was written).
+        self.last_record: Optional[SubmissionRecord] = None
+        #: What staging the last workspace or sorting job did: bytes sent and already
+        #: stored (a batch says so in its BatchSubmitResult).
+        self.last_staging: Optional[StagingSummary] = None
 
     @property
     def namespace(self) -> str:
@@ -161,7 +181,9 @@ class RunSession:
         spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
         codec = self._codec_for(workspace)
-        run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
+        # A job says what it runs: the script's name, unless the job config names it.
+        prefix = spec.name_prefix if "name_prefix" in spec.model_fields_set else name_prefix_from(Path(script).stem)
+        run_id, job_name = new_run_id(), make_job_name(prefix)
         where = run_locations(self.storage_client, run_id)
         env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"],
                "SCRIPT_NAME": Path(script).name}
@@ -186,8 +208,10 @@ class RunSession:
             # nothing is uploaded before the cluster admits the Job.
             runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "workspace", env, plan.total_bytes)
             manifest = self._admit(runner_spec, job_name, run_id, "workspace")
-            bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "workspace")
+            bundle_uri = self._stage(plan, Path(scratch))
+        result = self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "workspace")
+        self._record(result, RunDetails("workspace", script=Path(script).name))
+        return result
 
     def submit_sorting_job(
         self,
@@ -204,7 +228,7 @@ class RunSession:
         self.preflight(spec, allow_policy_risk)
         sorter = self._sorter(_sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
-        run_id, job_name = new_run_id(), make_job_name(spec.name_prefix)
+        run_id, job_name = new_run_id(), make_job_name(batch_name_prefix(spec, resolved))
         where = run_locations(self.storage_client, run_id)
         env = {"INPUT_URI": where["bundle"], "OUTPUT_PREFIX": where["outputs"], "LOGS_PREFIX": where["logs"]}
         plan = self._planner().plan_sorting(
@@ -219,8 +243,12 @@ class RunSession:
         runner_spec = runner_job_spec(spec, self.profile, self.storage_client, "sorting", env, plan.total_bytes)
         manifest = self._admit(runner_spec, job_name, run_id, "sorting")
         with tempfile.TemporaryDirectory(prefix="spikebatch-bundle-") as scratch:
-            bundle_uri = stage_bundle(plan, self.storage_client, Path(scratch), self.progress)
-        return self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "sorting")
+            bundle_uri = self._stage(plan, Path(scratch))
+        result = self._result(job_name, self._submit(manifest), run_id, bundle_uri, where, "sorting")
+        self._record(result, RunDetails("sorting", preset=_preset_of(config, resolved),
+                                        recordings=tuple(r.name for r in plan.recordings),
+                                        overrides=dict(config_overrides or {})))
+        return result
 
     def submit_sorting_batch(
         self,
@@ -248,11 +276,17 @@ class RunSession:
         batch runs as one Job per recording (``per_recording_jobs`` None: decided by
         the server's version; True: always; False: refuse instead).
         """
-        return submit_batch(
+        self.last_staging = None  # a batch says what staging did in its own result
+        batch = submit_batch(
             self, recording_paths=recording_paths, config=config, config_overrides=config_overrides,
             job_spec=job_spec, parallelism=parallelism, retries_per_recording=retries_per_recording,
             max_failed_recordings=max_failed_recordings, allow_policy_risk=allow_policy_risk, metadata=metadata,
             force=force, per_recording_jobs=per_recording_jobs, sorter_name=_sorter_name_for(config))
+        described = batch.description
+        preset = config if isinstance(config, str) else (described.preset if described is not None else None)
+        self._record(batch.result, RunDetails("sorting", preset=preset, recordings=tuple(batch.recordings),
+                                              overrides=dict(config_overrides or {})))
+        return batch
 
     def batch_status(self, run_id: str) -> BatchReport:
         """One row per recording of batch ``run_id``: state, attempts, reason, units,
@@ -279,7 +313,9 @@ class RunSession:
         """Sort again the failed and missing recordings of batch ``run_id``: a new Job
         of the same run over just those, with the blobs already stored (0 bytes
         uploaded)."""
-        return retry_batch(self, run_id, parallelism=parallelism, retries_per_recording=retries_per_recording)
+        batch = retry_batch(self, run_id, parallelism=parallelism, retries_per_recording=retries_per_recording)
+        self._record(batch.result, None)  # the run's record keeps what it is, with the new Job
+        return batch
 
     def submit_prepared_job(self, *, job_spec: Any, run_id: Optional[str] = None, allow_policy_risk: bool = False) -> SubmitResult:
         """Submit a job without generating bundle artifacts."""
@@ -289,7 +325,30 @@ class RunSession:
         job_name = make_job_name(spec.name_prefix)
         where = run_locations(self.storage_client, run_id) if self.storage_client.prefix else {"outputs": "", "logs": ""}
         manifest_yaml = self._submit(render_job_manifest(job_name, spec, self.profile, run_id, job_type="prepared"))
-        return self._result(job_name, manifest_yaml, run_id, "", where, "prepared")
+        result = self._result(job_name, manifest_yaml, run_id, "", where, "prepared")
+        self._record(result, RunDetails("prepared"))
+        return result
+
+    def _stage(self, plan: Any, scratch: Path) -> str:
+        """Stage ``plan``; what it did (sent, already stored) stays in ``last_staging``."""
+        self.last_staging = stage_plan(plan, self.storage_client, scratch, self.progress)
+        return self.last_staging.bundle_uri
+
+    def _record(self, result: SubmitResult, details: Optional[RunDetails]) -> None:
+        """Record a submission made through this session, the CLI's and the library's
+        alike; a record that cannot be written only warns (the job runs anyway)."""
+        self.last_record = None
+        if self.run_records is None:
+            return
+        self.last_record = remember(self.run_records, result, profile_file=self.record_origin.get("profile_file"),
+                                    kubeconfig=self.record_origin.get("kubeconfig"), warn=self._warn,
+                                    details=details)
+
+    def _warn(self, message: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
 
     def _result(self, job_name: str, manifest_yaml: str, run_id: str, input_uri: str, where: Dict[str, str], job_type: str) -> SubmitResult:
         return SubmitResult(
@@ -379,6 +438,14 @@ def _followed(backend: JobBackend, job_name: str, ended: bool) -> Iterator[str]:
         raise JobDeletedError(
             f"job {job_name} was deleted while its logs were followed (by someone else, job-delete or its "
             "TTL); it did not end by itself and its pods are gone") from None
+
+
+def _preset_of(config: Any, resolved: Dict[str, Any]) -> Optional[str]:
+    """The preset a sorting run was asked for: its name, or what the resolved config says."""
+    if isinstance(config, str):
+        return config
+    preset = resolved.get("preset") or resolved.get("sorter_name")
+    return preset if isinstance(preset, str) else None
 
 
 def _sorter_name_for(config: Any) -> str:

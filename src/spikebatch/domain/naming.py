@@ -99,3 +99,16 @@ def new_run_id(now: datetime | None = None) -> str:
     """A unique, sortable, label-safe run id: ``YYYYmmdd-HHMMSS-<8 random>``."""
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{short_token(8)}"
+
+
+#: The job name prefix when nothing says what a job is (a prepared job's default).
+GENERIC_NAME_PREFIX = "analysis-job"
+
+
+def name_prefix_from(text: str, fallback: str = GENERIC_NAME_PREFIX) -> str:
+    """``text`` (a script's stem, ``sort-<preset>``) as a name prefix, so a job's name
+    says what it runs; ``fallback`` when it has no letters or digits to keep."""
+    try:
+        return normalize_name_prefix(text)
+    except ConfigError:
+        return fallback

@@ -353,13 +353,16 @@ def _image_findings(job_spec: JobSpec, profile: ClusterProfile, gpus: int) -> Li
     cpu_image, gpu_image = profile.default_images.get("cpu"), profile.default_images.get("gpu")
     if cpu_image != gpu_image:  # one image for both profiles says nothing about GPUs
         if gpus > 0 and image == cpu_image:
+            # Each fix names the job config's field and the command line's option.
+            fix = ("set image_profile: gpu (--image-profile gpu) or a GPU image (--image)" if gpu_image else
+                   f"profile {profile.name!r} has no default_images.gpu: {image_build_hint('gpu')}, "
+                   "or name a GPU image (--image)")
             findings.append(PolicyFinding(GPU_JOB_ON_CPU_IMAGE, WARN, (
-                f"job requests {gpus} GPUs but runs the CPU image {image}, which likely lacks "
-                "CUDA; set image_profile: gpu or a GPU image")))
+                f"job requests {gpus} GPUs but runs the CPU image {image}, which likely lacks CUDA; {fix}")))
         if gpus == 0 and image == gpu_image:
             findings.append(PolicyFinding(GPU_IMAGE_WITHOUT_GPU, WARN, (
                 f"job runs the GPU image {image} with no GPUs requested; set requests_gpu and "
-                "limits_gpu, or use image_profile: cpu")))
+                "limits_gpu (--gpus N), or use image_profile: cpu (--image-profile cpu)")))
     tag = _image_tag(image)
     if tag is None or tag == "latest":
         findings.append(PolicyFinding(IMAGE_TAG_NOT_PINNED, WARN, (

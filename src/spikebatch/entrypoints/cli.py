@@ -5,7 +5,8 @@ stdout carries the data (manifests, KEY=VALUE lines, tables, or one JSON documen
 policy findings, ``error:`` lines), so scripts can parse stdout safely.
 
 Exit codes: 0 ok, 1 job failed, 2 usage / config / policy error, 3 backend or storage
-unavailable, 4 timeout (70: a bug in spikebatch). Every error is one line; ``--debug``
+unavailable, 4 timeout, 5 job deleted while waited on, 130 interrupted (70: a bug in
+spikebatch). Every error is one line; ``--debug``
 adds the traceback.
 
 Start-up matters (``spikebatch --help`` is typed a lot): this module and the command
@@ -21,8 +22,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from . import cli_batches, cli_image, cli_jobs, cli_listing, cli_storage, cli_workflows
+from . import cli_batches, cli_image, cli_jobs, cli_listing, cli_sorters, cli_storage, cli_workflows, cli_workspace
 from .cli_common import OUTPUT_FORMATS, STATE, ProfileFileOpt, ProfileOpt
+from .cli_quiet import accept_quiet_after_the_command
 
 app = typer.Typer(
     name="spikebatch",
@@ -31,8 +33,19 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    epilog="Exit codes: 0 ok, 1 job failed, 2 usage/config/policy error, 3 backend or storage unavailable, 4 timeout.",
+    epilog=("Exit codes: 0 ok, 1 job failed, 2 usage/config/policy error, 3 backend or storage unavailable, "
+            "4 timeout, 5 job deleted while waited on, 130 interrupted."),
 )
+
+
+def _print_version(asked: bool) -> None:
+    """--version: the package's own version string (already imported with the package,
+    so nothing else is loaded), then exit 0 before any command runs."""
+    if asked:
+        from .. import __version__
+
+        print(f"spikebatch {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -43,6 +56,9 @@ def _global(
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="text or json, for every command.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, status or notes on stderr (errors still show).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     STATE.profile = profile
     STATE.profile_file = str(profile_file) if profile_file else None
@@ -59,8 +75,11 @@ cli_jobs.register(app)
 cli_workflows.register(app)
 cli_batches.register(app)
 cli_listing.register(app)
+cli_sorters.register(app)
 cli_image.register(app)
 cli_storage.register(app)
+cli_workspace.register(app)
+accept_quiet_after_the_command(app)  # last: every command registered above gets --quiet
 
 
 def _click_exception_type() -> type:

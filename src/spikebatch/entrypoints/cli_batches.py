@@ -33,6 +33,8 @@ from .cli_common import (
     warn,
 )
 from .cli_jobs import AllowRiskOpt, ImageOpt, ImageProfileOpt, MaxWaitOpt, WaitOpt
+from .cli_resources import CpusOpt, GpusOpt, MemoryOpt
+from .cli_sorters import PRESET_HELP, gpu_preset_note
 
 RecordingOpt = Annotated[
     Optional[List[str]],
@@ -128,9 +130,12 @@ def _listed(listing: Path) -> List[str]:
 def submit_sorting(
     recordings: RecordingOpt = None,
     recordings_from: RecordingsFromOpt = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Sorter preset, e.g. spykingcircus2, kilosort4.")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help=PRESET_HELP)] = None,
     overrides: Annotated[
-        Optional[List[str]], typer.Option("--set", help="Sorter parameter key=value, value read as YAML (repeatable).")
+        Optional[List[str]],
+        typer.Option("--set", help="Sorter parameter KEY=VALUE, the value read as YAML; nested ones by dotted name "
+                                   "(job_kwargs.n_jobs=2). Checked against the preset's "
+                                   "defaults before upload (repeatable)."),
     ] = None,
     parallel: ParallelOpt = None,
     retries_per_recording: RetriesOpt = 2,
@@ -139,12 +144,17 @@ def submit_sorting(
     one_job_per_recording: OneJobEachOpt = False,
     job_config: JobConfigOpt = None,
     metadata: MetadataOpt = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Job name prefix (the job is NAME-xxxxxx); default: "
+                                                           "sort-PRESET, or the job config's name_prefix.")] = None,
     wait: WaitOpt = False,
     max_wait_seconds: MaxWaitOpt = 3600.0,
     retrieve_to: RetrieveToOpt = None,
     allow_policy_risk: AllowRiskOpt = False,
     image_profile: ImageProfileOpt = None,
     image: ImageOpt = None,
+    gpus: GpusOpt = None,
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
@@ -153,12 +163,16 @@ def submit_sorting(
 
     def action() -> None:
         from .cli_output import Feedback
-        from .cli_workflows import _check_target_folder, _submit_with_feedback
+        from .cli_workflows import _check_target_folder, _submit_with_feedback, named_spec
 
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
+        spec = named_spec(job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus,
+                                                memory=memory, profile=prof), name)
         paths = expand_recordings(recordings, recordings_from)
-        config_overrides = parse_key_values(overrides, "--set", yaml_values=True)
+        config_overrides = parse_key_values(overrides, "--set", yaml_values=True, dotted=True)
+        note = gpu_preset_note(preset, spec, prof)
+        if note:
+            say(f"note: {note}")
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
         feedback = Feedback()
@@ -220,7 +234,7 @@ def after_batch(session: Any, batch: Any, feedback: Any, *, output: Optional[str
     final: Optional[str] = None
     report_rows = None
     if wait or retrieve_to:
-        final, report_rows = wait_batch(session, result.run_id, max_wait_seconds, feedback)
+        final, report_rows = wait_batch(session, result.run_id, max_wait_seconds, feedback, retrieve_to=retrieve_to)
     retrieved: Dict[str, Any] = {}
     if retrieve_to is not None and final in ("Complete", "Failed"):
         retrieved = retrieve_batch_into(session, result.run_id, retrieve_to, feedback)
@@ -236,7 +250,12 @@ def after_batch(session: Any, batch: Any, feedback: Any, *, output: Optional[str
         conclude_batch(final, result.run_id, report_rows, max_wait_seconds)
 
 
-def wait_batch(session: Any, run_id: str, max_wait_seconds: float, feedback: Any) -> tuple:
+def wait_batch(session: Any, run_id: str, max_wait_seconds: float, feedback: Any, *,
+               retrieve_to: Optional[Path] = None) -> tuple:
+    """Wait with a bar over the recordings. Ctrl-C stops the wait, not the batch: exit
+    130 with how to see it and retrieve it later (into ``retrieve_to`` when given)."""
+    import shlex
+
     from .cli_batch_view import batch_progress
 
     def on_problem(problem: Any) -> None:
@@ -248,8 +267,10 @@ def wait_batch(session: Any, run_id: str, max_wait_seconds: float, feedback: Any
             final, report_rows = session.wait_for_batch(run_id, max_wait_seconds, on_progress=on_progress,
                                                         on_problem=on_problem)
     except KeyboardInterrupt:
+        folder = shlex.quote(str(retrieve_to.expanduser().resolve())) if retrieve_to is not None else "DIR"
         raise fail(f"stopped waiting; batch {run_id} keeps running (spikebatch status {run_id} to see it, "
-                   f"spikebatch retrieve {run_id} --to DIR once it is done)", 130) from None
+                   f"spikebatch wait {run_id} to wait again, spikebatch retrieve {run_id} --to {folder} to "
+                   "download what succeeded once it is done)", 130) from None
     failed = [r for r in report_rows.rows if r.state in ("failed", "missing")]
     for row in failed[:10]:
         say(f"recording {row.recording} failed: {row.why()}")

@@ -273,9 +273,13 @@ def run_records() -> Any:
     return records()
 
 
-def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bool) -> Dict[str, Any]:
+def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bool,
+                     dotted: bool = False) -> Dict[str, Any]:
     """``KEY=VALUE`` options as a dict; with ``yaml_values`` each value is parsed as
-    YAML (``5`` -> 5, ``true`` -> True, ``a`` -> "a")."""
+    YAML (``5`` -> 5, ``true`` -> True, ``a`` -> "a"); with ``dotted`` a dotted key
+    sets a nested entry (``detection.method=x`` -> {"detection": {"method": "x"}}),
+    and entries of the same dict given apart are merged. A later value of the same
+    key wins."""
     parsed: Dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -288,20 +292,66 @@ def parse_key_values(items: Optional[List[str]], option: str, *, yaml_values: bo
             # Within the size, nesting and alias limits of every YAML spikebatch reads:
             # a small value must not expand to millions of nodes.
             shown = key if len(key) <= 60 else key[:60] + "..."
-            parsed[key] = parse_yaml_text(value, f"{option} {shown}",
-                                          syntax_fix="the value is not valid YAML; quote it") if value.strip() else None
+            parsed_value = parse_yaml_text(value, f"{option} {shown}",
+                                           syntax_fix="the value is not valid YAML; quote it") if value.strip() else None
         else:
-            parsed[key] = value
+            parsed_value = value
+        if dotted:
+            _set_dotted(parsed, key, parsed_value, option)
+        else:
+            parsed[key] = parsed_value
     return parsed
 
 
-def job_spec_from_options(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str]) -> Any:
+def _set_dotted(target: Dict[str, Any], key: str, value: Any, option: str) -> None:
+    parts = key.split(".")
+    if any(not part.strip() for part in parts):
+        raise ConfigError(f"{option} {key!r} has an empty part; write names joined by single dots, "
+                          "e.g. detection.method_kwargs.detect_threshold=6")
+    node = target
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            parent = ".".join(parts[: depth + 1])
+            raise ConfigError(f"{option} {key!r}: {parent} is also given a single value ({parent}={child!r}); "
+                              f"drop one of the two")
+        node = child
+    last = parts[-1]
+    if isinstance(node.get(last), dict) and isinstance(value, dict):
+        node[last] = _merged(node[last], value)
+    else:
+        node[last] = value
+
+
+def _merged(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(out.get(key), dict) and isinstance(value, dict) else value
+    return out
+
+
+def job_spec_from_options(job_config: Optional[Path], image: Optional[str], image_profile: Optional[str], *,
+                          gpus: Optional[str] = None, cpus: Optional[str] = None, memory: Optional[str] = None,
+                          profile: Any = None) -> Any:
     """The JobSpec of --job-config (an empty one when not given) with --image /
-    --image-profile applied."""
-    from ..application.job_config import apply_image_choice
+    --image-profile and --gpus / --cpus / --memory applied (``profile``: the one the
+    job runs on, whose gpu / cpu image --gpus may pick). Every option is checked
+    before the job config is read, so a typo costs nothing."""
+    from ..application.job_config import apply_image_choice, apply_resource_choice
     from ..container import load_job_config
     from ..domain.validation import validate_job_spec
+    from .cli_resources import resource_options
 
+    resources = resource_options(gpus, cpus, memory)
     spec = load_job_config(job_config) if job_config else validate_job_spec({})
     remember_secrets(spec.model_dump(mode="json"))
-    return apply_image_choice(spec, image=image, image_profile=image_profile)
+    spec = apply_image_choice(spec, image=image, image_profile=image_profile)
+    if resources:
+        if profile is None:
+            raise ValueError("job_spec_from_options needs the profile to apply --gpus / --cpus / --memory")
+        before = spec.image_profile
+        spec = apply_resource_choice(spec, profile, **resources)
+        if spec.image_profile != before:
+            say(f"note: --gpus {resources['gpus']}: using the profile's {spec.image_profile} image "
+                f"{profile.default_images[spec.image_profile]}")
+    return spec

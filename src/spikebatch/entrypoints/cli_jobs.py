@@ -27,6 +27,7 @@ from .cli_common import (
     wants_json,
     warn,
 )
+from .cli_resources import CpusOpt, GpusOpt, MemoryOpt
 
 JobConfigOpt = Annotated[Path, typer.Option("--job-config", help="Job config YAML (a JobSpec).")]
 ImageProfileOpt = Annotated[Optional[str], typer.Option("--image-profile", help="Which profile image: cpu or gpu.")]
@@ -95,8 +96,13 @@ def deploy_job(
     wait: WaitOpt = False,
     max_wait_seconds: MaxWaitOpt = 3600.0,
     follow_logs: Annotated[bool, typer.Option("--follow-logs", help="Stream the job's logs to stderr until it ends (implies --wait).")] = False,
+    name: Annotated[Optional[str], typer.Option("--name", help="Job name prefix (the job is NAME-xxxxxx); default: "
+                                                           "the job config's name_prefix.")] = None,
     image_profile: ImageProfileOpt = None,
     image: ImageOpt = None,
+    gpus: GpusOpt = None,
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
@@ -111,13 +117,17 @@ def deploy_job(
         if output_manifest:
             _check_output_folder(output_manifest)
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
+        from .cli_workflows import named_spec
+
+        spec = named_spec(job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus,
+                                                memory=memory, profile=prof), name)
         if render_only:
             _render(spec, prof, output_manifest, output)
             return
         feedback = Feedback()
         session = open_session(prof)
         session.on_preflight = feedback.findings  # shown before anything is submitted
+        session.on_warning = warn
         result = session.submit_prepared_job(job_spec=spec, allow_policy_risk=allow_policy_risk)
         manifest_path = None
         if output_manifest:
@@ -145,13 +155,14 @@ def job_status(job: JobRefArg, profile: ProfileOpt = None, profile_file: Profile
 
     def action() -> None:
         from ..application.runs import note_state
+        from ..domain.records import reason_of
         from .cli_runs import resolve_target
 
         target = resolve_target(job, profile, profile_file)
         found = target.session.job_report(target.job_name)
         state = str(found.state)
         if state in ("Complete", "Failed"):
-            note_state(run_records(), target.record, state, warn)
+            note_state(run_records(), target.record, state, warn, reason_of(found))
         keys = {"JOB_NAME": target.job_name, "RUN_ID": target.run_id, "JOB_STATUS": state}
         if found.reason:
             keys["REASON"] = found.reason

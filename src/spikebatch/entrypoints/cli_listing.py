@@ -65,13 +65,18 @@ def print_table(headers: Sequence[str], rows: List[Sequence[Any]]) -> None:
     sys.stdout.flush()
 
 
+#: list-jobs' table: the job, its state and why, then what it is and where its outputs go.
+LIST_HEADERS = ["NAME", "STATE", "AGE", "RUN ID", "KIND", "REASON", "WHAT", "RECORDINGS", "OVERRIDES", "OUTPUT"]
+
+
 def list_jobs(
     offline: Annotated[bool, typer.Option("--offline", help="List the submissions recorded on this machine; contact nothing.")] = False,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """List your spikebatch jobs (managed-by label) with state, age and run id."""
+    """List your spikebatch jobs (managed-by label) with state and, for a failed one, why;
+    what each runs (preset or script, recordings, overrides) and where its outputs go."""
 
     def action() -> None:
         rows = _offline_rows() if offline else _online_rows(profile, profile_file)
@@ -81,33 +86,60 @@ def list_jobs(
         if not rows:
             say("no spikebatch jobs" + (" recorded on this machine" if offline else " in this namespace"))
             return
-        state_header = "LAST STATE" if offline else "STATE"
-        print_table(
-            ["NAME", state_header, "AGE", "RUN ID", "TYPE", "NAMESPACE"],
-            [[r["name"], r["state"], r["age"], r["run_id"], r["job_type"], r["namespace"]] for r in rows],
-        )
+        headers = ["NAME", "LAST STATE" if offline else "STATE", *LIST_HEADERS[2:]]
+        print_table(headers, [[r["name"], r["state"], r["age"], r["run_id"], r["job_type"], r["reason_code"],
+                               r["what"], r["recordings_text"], r["overrides_text"], r["output_prefix"]]
+                              for r in rows])
 
     run_guarded(action)
+
+
+def _described(record: Any) -> dict:
+    """The columns a run's record gives (what it is, where its outputs go); blanks for a
+    job this machine has no record of."""
+    if record is None:
+        return {"what": None, "preset": None, "script": None, "recordings": [], "recordings_text": None,
+                "overrides": {}, "overrides_text": None, "output_prefix": None}
+    details = record.run_details
+    return {"what": details.what, "preset": details.preset, "script": details.script,
+            "recordings": list(details.recordings), "recordings_text": details.recordings_text(),
+            "overrides": details.overrides, "overrides_text": details.overrides_text(),
+            "output_prefix": record.result.output_prefix or None}
+
+
+def _reason_code(reason: Optional[str]) -> Optional[str]:
+    """The first word of a reason ("OOMKilled", "DeadlineExceeded", "Error"): a table
+    cell without spaces; the whole line is in the JSON and in ``show``."""
+    return reason.split()[0].rstrip(":") if reason else None
 
 
 def _online_rows(profile: Optional[str], profile_file: Optional[Path]) -> List[dict]:
     from ..application.runs import spikebatch_jobs
     from ..domain.naming import JOB_TYPE_LABEL
+    from .cli_runs import failure_reason
 
-    jobs = spikebatch_jobs(open_session(load_profile(profile, profile_file)))
-    return [
-        {
+    session = open_session(load_profile(profile, profile_file))
+    jobs = spikebatch_jobs(session)
+    records = {r.result.run_id: r for r in run_records().all(on_error=warn)}
+    rows = []
+    for job in jobs:
+        # One more request per failed job only: the reason is what one asks about it.
+        reason = failure_reason(session, job.name) if str(job.state) == "Failed" else None
+        record = records.get(job.run_id or "")
+        rows.append({
             "name": job.name,
             "state": str(job.state),
+            "reason": reason,
+            "reason_code": _reason_code(reason),
             "age": format_age(job.created_at),
             "age_seconds": _age_seconds(job.created_at),
             "created_at": job.created_at.isoformat() if job.created_at else None,
             "run_id": job.run_id,
             "job_type": job.labels.get(JOB_TYPE_LABEL),
             "namespace": job.namespace,
-        }
-        for job in jobs
-    ]
+            **_described(record),
+        })
+    return rows
 
 
 def _offline_rows() -> List[dict]:
@@ -118,6 +150,8 @@ def _offline_rows() -> List[dict]:
             {
                 "name": result.job_name,
                 "state": record.last_state or "unknown",
+                "reason": record.last_reason,
+                "reason_code": _reason_code(record.last_reason),
                 "age": format_age(record.submitted),
                 "age_seconds": _age_seconds(record.submitted),
                 "created_at": record.submitted_at,
@@ -125,6 +159,7 @@ def _offline_rows() -> List[dict]:
                 "job_type": result.job_type,
                 "namespace": result.namespace,
                 "profile": result.profile_name,
+                **_described(record),
             }
         )
     return rows
@@ -212,5 +247,8 @@ def profiles_validate(
 
 
 def register(app: typer.Typer) -> None:
+    from .cli_show import show
+
     app.command("list-jobs")(list_jobs)
+    app.command("show")(show)
     app.add_typer(profiles_app, name="profiles")

@@ -68,11 +68,17 @@ class Feedback:
 
     # --- transfers --------------------------------------------------------------------
     @contextlib.contextmanager
-    def transfer(self, description: str, *, preparing: Optional[str] = None) -> Iterator[Callable[[int, int], None]]:
+    def transfer(self, description: str, *, preparing: Optional[str] = None,
+                 summarize: bool = True) -> Iterator[Callable[[int, int], None]]:
         """A progress callback ``(bytes_done, bytes_total)`` drawn as a bar with bytes,
         rate and ETA. Its ``.hashing`` attribute is a second callback of the same shape
         for the hashing that precedes an upload, drawn as its own bar labelled
-        ``preparing``."""
+        ``preparing``.
+
+        ``summarize=False``: the bar goes away when done and no "N in S s" line follows
+        it, for a caller that says what was done itself (an upload's progress counts
+        blobs the store already held at once, so its bytes and rate would claim an
+        upload that never happened)."""
         seen: dict = {"done": 0, "total": 0, "started": None}
         hashed: dict = {"done": 0, "total": 0, "started": None}
 
@@ -90,7 +96,8 @@ class Feedback:
             yield record
             if preparing:
                 self._summary(preparing, hashed)
-            self._summary(description, seen)
+            if summarize:
+                self._summary(description, seen)
             return
         columns = (
             SpinnerColumn(),
@@ -100,7 +107,7 @@ class Feedback:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=self.console, transient=False) as bars:
+        with Progress(*columns, console=self.console, transient=not summarize) as bars:
             tasks: dict = {}
 
             def bar(name: str, label: str, state: dict, recorder_fn: Callable[[int, int], None]) -> Callable[[int, int], None]:

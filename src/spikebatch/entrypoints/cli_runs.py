@@ -4,6 +4,7 @@ retrieving outputs, and the exit code of the job's end state."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -25,6 +26,9 @@ from .cli_common import (
     warn,
     wants_json,
 )
+
+#: Ctrl-C: the exit code of a command a shell saw interrupted by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 
 #: What wait_for_completion returns -> the exit code the CLI ends with.
 FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Stuck": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT,
@@ -55,8 +59,11 @@ def batch_run_of(target: Any) -> Optional[str]:
 
 
 def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any, *, record: Any = None,
-             ref: Optional[str] = None) -> str:
-    """Wait with a live status line; returns the final status (and records it)."""
+             ref: Optional[str] = None, retrieve_to: Optional[Path] = None) -> str:
+    """Wait with a live status line; returns the final status (and records it).
+    Ctrl-C stops the wait, not the job: exit 130 with how to wait again, to retrieve
+    the outputs later (into ``retrieve_to`` when the command was to retrieve them) and
+    to stop the job."""
     from ..application.runs import note_state
 
     def on_problem(problem: Any) -> None:
@@ -68,16 +75,38 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
             final = session.wait_for_completion(job_name, max_wait_seconds, on_state=on_state,
                                                 on_problem=on_problem)
     except KeyboardInterrupt:
-        again = ref or job_name
-        raise fail(
-            f"stopped waiting; job {job_name} keeps running (spikebatch wait {again} to wait again, "
-            f"spikebatch job-delete {job_name} to stop it)",
-            130,
-        ) from None
+        raise fail(interrupted_wait_message(job_name, ref or job_name, record, retrieve_to), EXIT_INTERRUPTED) from None
     feedback.final_state(job_name, final)
     if final in ("Complete", "Failed", "Deleted"):
-        note_state(run_records(), record, final, warn)
+        note_state(run_records(), record, final, warn, failure_reason(session, job_name) if final == "Failed" else None)
     return final
+
+
+def failure_reason(session: Any, job_name: str) -> Optional[str]:
+    """Why the job failed, as one line for records and tables (None if the backend
+    cannot say)."""
+    from ..domain.errors import BackendError
+    from ..domain.records import reason_of
+
+    try:
+        return reason_of(session.job_report(job_name))
+    except BackendError:
+        return None
+
+
+def interrupted_wait_message(job_name: str, ref: str, record: Any, retrieve_to: Optional[Path]) -> str:
+    """What Ctrl-C during a wait says: the job goes on, and the commands that pick it up
+    again. Retrieval is named for a run that has outputs (a workspace or sorting job;
+    a deploy-job manifest has none) or when the command was to retrieve them."""
+    job_type = getattr(getattr(record, "result", None), "job_type", None)
+    steps = [f"spikebatch wait {ref} to wait again"]
+    if retrieve_to is not None:
+        folder = shlex.quote(str(Path(retrieve_to).expanduser().resolve()))
+        steps.append(f"spikebatch retrieve {ref} --to {folder} to download the outputs once it is done")
+    elif job_type in ("workspace", "sorting"):
+        steps.append(f"spikebatch retrieve {ref} --to DIR to download the outputs once it is done")
+    steps.append(f"spikebatch job-delete {job_name} to stop it")
+    return f"stopped waiting; job {job_name} keeps running ({', '.join(steps)})"
 
 
 def why(session: Any, job_name: str) -> str:
@@ -139,7 +168,12 @@ def after_submit(
     retrieve; exits with the code of the job's end state."""
     from ..application.runs import remember
 
-    record = remember(run_records(), result, profile_file=profile_file, kubeconfig=STATE.kubeconfig, warn=warn)
+    record = getattr(session, "last_record", None)
+    if getattr(session, "run_records", None) is not None and record is None:
+        pass  # the session could not write the record and said so: not twice
+    elif record is None or (record.profile_file, record.kubeconfig) != (profile_file, STATE.kubeconfig):
+        # Recorded again with what this command was given, to find the job later.
+        record = remember(run_records(), result, profile_file=profile_file, kubeconfig=STATE.kubeconfig, warn=warn)
     keys: Dict[str, Any] = {
         "JOB_NAME": result.job_name,
         "RUN_ID": result.run_id,
@@ -156,7 +190,8 @@ def after_submit(
     if follow:
         follow_logs(session, result.job_name)
     if wait or follow or retrieve_to:
-        final = wait_for(session, result.job_name, max_wait_seconds, feedback, record=record, ref=result.run_id)
+        final = wait_for(session, result.job_name, max_wait_seconds, feedback, record=record, ref=result.run_id,
+                         retrieve_to=retrieve_to)
     retrieved: Dict[str, Any] = {}
     if final == "Complete" and retrieve_to is not None:
         retrieved = retrieve_into(session, result, retrieve_to, feedback)
@@ -170,16 +205,53 @@ def after_submit(
 
 def retrieve_into(session: Any, result: Any, target: Path, feedback: Any) -> Dict[str, Any]:
     """Download a run's outputs into ``target``; returns the keys to report."""
-    with feedback.transfer("downloading outputs") as progress:
-        session.progress = progress
-        try:
-            workspace = session.retrieve_result(result, str(target))
-        finally:
-            session.progress = None
+    try:
+        with feedback.transfer("downloading outputs") as progress:
+            session.progress = progress
+            try:
+                workspace = session.retrieve_result(result, str(target))
+            finally:
+                session.progress = None
+    except KeyboardInterrupt:
+        folder = shlex.quote(str(Path(target).expanduser().resolve()))
+        raise fail(f"stopped downloading; the outputs of run {result.run_id} stay stored "
+                   f"(spikebatch retrieve {result.run_id} --to {folder} downloads them again)",
+                   EXIT_INTERRUPTED) from None
     summary = describe_workspace(workspace)
     if summary:
         feedback.note(f"workspace in {target}: {summary}")
     return {"retrieved_to": str(Path(target).expanduser().resolve())}
+
+
+def retrieve_or_say_why(target: Any, result: Any, to: Path, feedback: Any, *, ref: str) -> Dict[str, Any]:
+    """``retrieve_into``; when there is nothing to retrieve, the one-line error says why
+    from the job itself: it failed (and its reason: DeadlineExceeded, OOMKilled, the
+    script's exception line), or it has not ended yet."""
+    from ..application.runs import note_state
+    from ..domain.errors import BackendError, JobFailedError, ObjectNotFoundError
+    from ..domain.records import reason_of
+
+    try:
+        return retrieve_into(target.session, result, to, feedback)
+    except (ObjectNotFoundError, JobFailedError) as exc:
+        try:
+            found = target.session.job_report(result.job_name)
+        except BackendError:  # the Job is gone: what this machine last saw of it
+            last = target.record.last_reason if target.record is not None else None
+            if last and last not in exc.message:
+                raise fail(f"{exc.message.rstrip('.')}; the job failed: {last}", exc.exit_code) from None
+            raise
+        state, reason = str(found.state), reason_of(found)
+        if state == "Failed":
+            note_state(run_records(), target.record, state, warn, reason)
+            if isinstance(exc, JobFailedError) and (not reason or "left no result" not in exc.message):
+                raise  # the runner's own account already names the error (the script's exception line)
+            raise fail(f"job {result.job_name} failed: {reason or 'no reason given'}; nothing to retrieve "
+                       f"(spikebatch job-logs {ref} shows its log)", EXIT_JOB_FAILED) from None
+        if state in ("Pending", "Running", "Unknown"):
+            raise fail(f"job {result.job_name} is {state} and has no outputs yet; spikebatch wait {ref}, "
+                       "then retrieve", exc.exit_code) from None
+        raise
 
 
 def describe_workspace(workspace: Any) -> str:

@@ -21,12 +21,18 @@ from .cli_common import (
     run_guarded,
 )
 from .cli_jobs import AllowRiskOpt, ImageOpt, ImageProfileOpt, MaxWaitOpt, WaitOpt
+from .cli_resources import CpusOpt, GpusOpt, MemoryOpt
 
 JobConfigOptional = Annotated[
     Optional[Path], typer.Option("--job-config", help="Job config YAML (a JobSpec); default: the profile's defaults.")
 ]
 MetadataOpt = Annotated[
     Optional[List[str]], typer.Option("--metadata", help="KEY=VALUE written into the bundle manifest (repeatable).")
+]
+NameOpt = Annotated[
+    Optional[str],
+    typer.Option("--name", help="Job name prefix (the job is NAME-xxxxxx); default: what it runs "
+                                "(the script's name, sort-PRESET), or the job config's name_prefix."),
 ]
 RetrieveToOpt = Annotated[
     Optional[Path], typer.Option("--retrieve-to", help="Wait, then download the results into this folder.")
@@ -49,14 +55,49 @@ def _check_target_folder(path: Optional[Path], option: str) -> None:
 
 def _submit_with_feedback(session: Any, feedback: Any, what: str, submit: Callable[[], Any]) -> Any:
     """Run ``submit`` showing its policy findings first, then hashing and upload bars
-    for ``what`` (inputs, recordings)."""
+    for ``what`` (inputs, recordings), then one line saying what staging did ("0 B
+    uploaded, 2 inputs already stored"): the bar alone would count files the store
+    already held as sent. A batch says so itself (cli_batches.after_batch)."""
+    from .cli_common import warn
+
     session.on_preflight = feedback.findings
-    with feedback.transfer(f"uploading {what}", preparing=f"hashing {what}") as progress:
+    session.on_warning = warn
+    session.last_staging = None
+    with feedback.transfer(f"uploading {what}", preparing=f"hashing {what}", summarize=False) as progress:
         session.progress, session.hash_progress = progress, progress.hashing
         try:
-            return submit()
+            submitted = submit()
         finally:
             session.progress = session.hash_progress = session.on_preflight = None
+    if session.last_staging is not None:
+        feedback.note(f"staged: {staging_text(session.last_staging, what)}")
+    return submitted
+
+
+def staging_text(summary: Any, what: str) -> str:
+    """'0 B uploaded, 2 inputs already stored (1.2 GB)': the large files sent now and
+    those the store already held (the small files travel in the bundle, every time)."""
+    from .cli_output import human_bytes
+
+    parts = [f"{human_bytes(summary.uploaded_bytes)} uploaded"]
+    if summary.stored_files:
+        noun = what if summary.stored_files != 1 else what.rstrip("s")
+        parts.append(f"{summary.stored_files} {noun} already stored ({human_bytes(summary.stored_bytes)})")
+    return ", ".join(parts)
+
+
+def named_spec(spec: Any, name: Optional[str]) -> Any:
+    """The job spec with ``--name`` as its name prefix (the job is NAME-xxxxxx)."""
+    from ..domain.errors import ConfigError
+    from ..domain.naming import normalize_name_prefix
+
+    if name is None:
+        return spec
+    try:
+        prefix = normalize_name_prefix(name)
+    except ConfigError:
+        raise ConfigError(f"--name {name!r} has no letters or digits; use a name such as 'mouse3-day2'") from None
+    return spec.model_copy(update={"name_prefix": prefix})
 
 
 def submit_workspace(
@@ -65,12 +106,16 @@ def submit_workspace(
     job_config: JobConfigOptional = None,
     inputs: Annotated[Optional[List[Path]], typer.Option("--input", help="Extra file for the bundle (repeatable).")] = None,
     metadata: MetadataOpt = None,
+    name: NameOpt = None,
     wait: WaitOpt = False,
     max_wait_seconds: MaxWaitOpt = 3600.0,
     retrieve_to: RetrieveToOpt = None,
     allow_policy_risk: AllowRiskOpt = False,
     image_profile: ImageProfileOpt = None,
     image: ImageOpt = None,
+    gpus: GpusOpt = None,
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
     profile: ProfileOpt = None,
     profile_file: ProfileFileOpt = None,
     output: OutputOpt = None,
@@ -83,7 +128,8 @@ def submit_workspace(
         from .cli_runs import after_submit
 
         prof = load_profile(profile, profile_file)
-        spec = job_spec_from_options(job_config, image, image_profile)
+        spec = named_spec(job_spec_from_options(job_config, image, image_profile, gpus=gpus, cpus=cpus,
+                                                memory=memory, profile=prof), name)
         meta = parse_key_values(metadata, "--metadata", yaml_values=False)
         _check_target_folder(retrieve_to, "--retrieve-to")
         ws = workspace_at(workspace)
@@ -121,7 +167,7 @@ def retrieve(
         from ..application.runs import submit_result_for
         from .cli_batches import retrieve_batch_into
         from .cli_output import Feedback
-        from .cli_runs import batch_run_of, resolve_target, retrieve_into
+        from .cli_runs import batch_run_of, resolve_target, retrieve_or_say_why
 
         _check_target_folder(to, "--to")
         target = resolve_target(job, profile, profile_file)
@@ -131,7 +177,7 @@ def retrieve(
             report({"RUN_ID": batch_run, **keys}, output)
             return
         result = submit_result_for(target)
-        keys = retrieve_into(target.session, result, to, Feedback())
+        keys = retrieve_or_say_why(target, result, to, Feedback(), ref=job)
         report({"JOB_NAME": result.job_name, "RUN_ID": result.run_id, "RETRIEVED_TO": keys["retrieved_to"]}, output)
 
     run_guarded(action)

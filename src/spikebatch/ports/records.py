@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Protocol, runtime_checkable
 
 from ..domain.models import SubmitResult
-from ..domain.records import SubmissionRecord
+from ..domain.records import RunDetails, SubmissionRecord
 
 __all__ = ["RunRecords", "SubmissionRecord"]
 
@@ -15,8 +15,10 @@ class RunRecords(Protocol):
     """Submission records. Writing one never stores a credential: the SubmitResult's
     manifest is already redacted and the kubeconfig is kept as a path."""
 
-    def save(self, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str]) -> SubmissionRecord:
-        """Remember a submission (raises OSError when it cannot be written)."""
+    def save(self, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str],
+             details: Optional[RunDetails] = None) -> SubmissionRecord:
+        """Remember a submission and what it is (raises OSError when it cannot be
+        written)."""
 
     def find(self, ref: str) -> Optional[SubmissionRecord]:
         """The record whose run id, or else job name, is ``ref`` (the newest for a job
@@ -26,5 +28,6 @@ class RunRecords(Protocol):
         """Every readable record, oldest first; an unreadable one is reported to
         ``on_error(message)`` and left out."""
 
-    def update_state(self, record: SubmissionRecord, state: str) -> None:
-        """Remember the last state seen of a recorded job (raises OSError)."""
+    def update_state(self, record: SubmissionRecord, state: str, reason: Optional[str] = None) -> None:
+        """Remember the last state seen of a recorded job and why it ended so (raises
+        OSError)."""

@@ -9,7 +9,9 @@ temp root (unless ``SPIKEBATCH_KEEP_WORK_DIR`` keeps it).
 
 Exit codes are recorded as a container runtime reports them: a process ended by a
 signal N as 128 + N (SIGTERM 143, SIGKILL 137), so pod failure policies and reports
-read the same numbers as on a cluster.
+read the same numbers as on a cluster. An attempt killed for going over its memory
+limit (``memory_limit``) ends with reason OOMKilled, and its log's last line says how
+much it held.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Callable, Mapping, Optional
 from ...domain.scratch import KEEP_WORK_DIR_ENV, keep_work_dir
 from . import pod_scratch
 from . import state_files as st
+from .memory_limit import OOM_KILLED, kill_members, size_text
 from .processes import signal_group, start_ticks
 
 #: Exit code and reason of an attempt whose process could not be started.
@@ -76,6 +79,11 @@ class Attempt:
         self.exit_code: Optional[int] = None
         self.reason = ""
         self.ended = False
+        #: Lines for the top of its log, written before the process starts (so the job's
+        #: own last line stays the log's last line).
+        self.notes: list[str] = []
+        #: Set when it was killed for its memory: (bytes held, the limit).
+        self.memory_killed: Optional[tuple[int, int]] = None
 
     # ------------------------------------------------------------------ record
     def write_record(self) -> None:
@@ -87,6 +95,10 @@ class Attempt:
     @property
     def running(self) -> bool:
         return self.proc is not None and not self.ended
+
+    @property
+    def oom_killed(self) -> bool:
+        return self.memory_killed is not None
 
     # ------------------------------------------------------------------ start
     def start(self) -> bool:
@@ -104,6 +116,8 @@ class Attempt:
             if self.keep:  # said first: the job's own last line stays the log's last line
                 log.write(f"spikebatch: this pod's temporary folder {self.scratch} is kept after it ends "
                           f"({KEEP_WORK_DIR_ENV} is set); job-delete removes it\n".encode())
+            for note in self.notes:
+                log.write(f"{note}\n".encode())
             try:
                 self.proc = subprocess.Popen(
                     self.argv, env=self.env, cwd=self.cwd or None,
@@ -148,6 +162,14 @@ class Attempt:
         if self.running:
             signal_group(self.proc.pid, None, sig)  # type: ignore[union-attr]
 
+    def kill_for_memory(self, pids: list[int], used: int, limit: int) -> None:
+        """SIGKILL all of the attempt's processes: together they hold ``used`` bytes,
+        over its memory limit of ``limit``. It is recorded as OOMKilled once its process
+        has ended (``conclude``)."""
+        if self.running and not self.oom_killed:
+            self.memory_killed = (used, limit)
+            kill_members(self.proc.pid, pids)  # type: ignore[union-attr]
+
     def kill_leftovers(self) -> None:
         """SIGKILL what the attempt left in its group after its main process ended."""
         if self.proc is not None:
@@ -157,6 +179,9 @@ class Attempt:
     def conclude(self, code: Optional[int], reason: str = "") -> None:
         """Record the end: folder removed first, then the record's phase and exit code.
         ``reason``: why it was stopped ("DeadlineExceeded", ...), "" if it exited by itself."""
+        if self.memory_killed is not None and not reason and code != 0:  # not if it ended well first
+            reason = OOM_KILLED
+            self._log_memory_kill(*self.memory_killed)
         self.ended = True
         self.exit_code, self.reason = code, reason
         self.release_scratch()
@@ -165,6 +190,18 @@ class Attempt:
         if reason:
             self.record["reason"] = reason
         self.write_record()
+
+    def _log_memory_kill(self, used: int, limit: int) -> None:
+        """The log's last line: what a person reading it (or job-status, which shows
+        the last line of a failed pod's log) needs to know and do."""
+        line = (f"spikebatch: killed: the job held {size_text(used)}, over its memory limit of {size_text(limit)} "
+                "(resources.limits.memory); give it more memory (--memory, or resources.limits_memory in the job "
+                "config) or make it use less\n")
+        try:
+            with open(st.pod_log_path(self.job_dir, self.number), "ab", buffering=0) as log:
+                log.write(line.encode())
+        except FileNotFoundError:
+            self.on_gone()
 
     def release_scratch(self) -> None:
         """Remove the attempt's temporary folder, unless it is to be kept."""

@@ -7,11 +7,17 @@ index limit and its pod failure policy, as the job controller does
 outlives the Python process that applied it, and all state lives in files
 (``state_files``): another process, or a new backend object, sees the same Jobs.
 
+The container's resources hold as on a cluster, so a job that passes here does not die
+there: an attempt over ``limits.memory`` is killed as OOMKilled (exit code 137), and
+``limits.cpu`` bounds the thread counts of NumPy/BLAS and the like through the job's
+environment (``resource_limits``, ``memory_limit``).
+
 Differences from a cluster, on purpose: no image (this interpreter stands in for
-``python``), a NonIndexed Job runs one pod at a time, nodeSelector/resources ignored
-(parallelism alone bounds how many attempts run at once), no disruptions (pod failure
-rules on pod conditions never match), a 1 s retry back-off and a 5 s default
-termination grace. ``spec.suspend: true`` keeps a Job Pending (no
+``python``), a NonIndexed Job runs one pod at a time, nodeSelector and requests ignored
+(parallelism alone bounds how many attempts run at once), CPU time not throttled (only
+thread counts bounded), memory sampled rather than charged per allocation, no
+disruptions (pod failure rules on pod conditions never match), a 1 s retry back-off
+and a 5 s default termination grace. ``spec.suspend: true`` keeps a Job Pending (no
 process starts) until it is deleted. Each pod gets a private ``$TMPDIR`` that goes
 with it, as a pod's ``/tmp`` does (``pod_scratch``); ``delete_job`` removes whatever
 of it is left. Env values and arguments a process could not receive (a NUL byte, more

@@ -14,6 +14,8 @@ workstation runs a batch the way a cluster does.
   (``PodFailurePolicy``), FailIndex fails the index at once, Ignore neither counts nor
   delays the retry.
 - ``activeDeadlineSeconds`` bounds the whole Job (``DeadlineExceeded``).
+- Each attempt holds to the container's memory limit on its own (``memory_limit``): one
+  over it is killed as OOMKilled (exit code 137), a failure of its index.
 - At the end: every index succeeded -> Complete (``CompletionsReached``); some failed ->
   Failed (``FailedIndexes``). Attempts stopped by the Job's failure count in
   ``status.failed`` (as deleted pods do on a cluster) and name the Job's reason; their
@@ -98,6 +100,7 @@ class IndexedSupervisor(SupervisorBase):
         self.begin()
         while True:
             self.collect_ended()
+            self.memory.check(self.running.values())
             if self.stopping:
                 stop_attempts(list(self.running.values()), self.grace, DELETED)
                 return 0

@@ -1,8 +1,9 @@
 """What the local backend takes from a Job manifest, checked before anything starts:
 the first container's command + args (``$(VAR)`` expanded as the kubelet does, and
 ``python``/``python3`` replaced by this interpreter), its plain env values, the Job's
-limits, and for an Indexed Job its completions, parallelism, per-index limits and pod
-failure policy (``completion_plan``, ``pod_failure_policy``). Field errors read like
+limits, the container's memory and CPU limits (``resource_limits``), and for an
+Indexed Job its completions, parallelism, per-index limits and pod failure policy
+(``completion_plan``, ``pod_failure_policy``). Field errors read like
 the API server's (``<field path>: <problem>``).
 
 An Indexed Job's attempts differ by ``JOB_COMPLETION_INDEX`` only, which the command
@@ -27,6 +28,7 @@ from .completion_plan import (
     with_completion_index,
 )
 from .pod_failure_policy import policy_field_causes, policy_rules
+from .resource_limits import resource_limits
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -91,8 +93,9 @@ def job_field_causes(body: Mapping[str, Any]) -> list[str]:
 
 
 def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
-    """argv, env overrides, cwd and limits for the supervisor. Raises
-    InvalidManifestError (with field causes) for what cannot run locally."""
+    """argv, env overrides, cwd and limits (retries, deadline, memory and CPU) for the
+    supervisor. Raises InvalidManifestError (with field causes) for what cannot run
+    locally."""
     name = (body.get("metadata") or {}).get("name", "?")
     causes = job_field_causes(body)
     if causes:
@@ -102,6 +105,7 @@ def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
     refuse_what_runs_only_on_a_cluster(spec, name)
     container = pod["containers"][0]
     completion = completion_fields(spec)
+    limits = resource_limits(container, name)
     env = plain_env(container, name)
     indexed = completion["completionMode"] == INDEXED
     # An Indexed Job is checked with its widest index, the longest its env and a
@@ -110,7 +114,7 @@ def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
     argv = local_argv(container, checked_env, name)
     env.setdefault("PYTHONUNBUFFERED", "1")  # so a followed log shows lines as they happen
     checked_env.setdefault("PYTHONUNBUFFERED", "1")
-    refuse_what_exec_cannot_take(container, argv, checked_env, name, os.environ)
+    refuse_what_exec_cannot_take(container, argv, {**limits["limitEnv"], **checked_env}, name, os.environ)
     plan: dict[str, Any] = {
         "argv": argv,
         "env": env,
@@ -119,6 +123,7 @@ def launch_plan(body: Mapping[str, Any], cwd: str) -> dict[str, Any]:
         "podFailureRules": policy_rules(spec),
         **completion,
         **job_limits(spec, pod),
+        **limits,
     }
     if indexed:
         plan["argv"] = None  # made per attempt by attempt_command
@@ -132,7 +137,8 @@ def attempt_command(plan: Mapping[str, Any], completion_index: Optional[int],
     """argv and env overrides of one attempt: as planned for a NonIndexed Job; for an
     Indexed Job with ``JOB_COMPLETION_INDEX`` set and ``$(...)`` in command and args
     expanded against it, as the job controller and the kubelet do."""
-    env = dict(plan.get("env") or {})
+    # The job's own env laid over what its CPU limit calls for: a variable it sets wins.
+    env = {**(plan.get("limitEnv") or {}), **(plan.get("env") or {})}
     if completion_index is None or plan.get("commandTemplate") is None:
         return list(plan["argv"]), env
     env = with_completion_index(env, completion_index)

@@ -13,6 +13,10 @@ init rather than lingering as a zombie of a long-lived caller.
 SIGTERM (the backend's delete) stops the running attempt's process group and ends
 the supervisor without writing anything more: the Job is being deleted.
 
+An attempt whose processes hold more memory than the container's limits.memory is
+killed and recorded as OOMKilled, exit code 137 (``memory_limit``); it counts as a
+failure like any other, retried within backoffLimit.
+
 Each attempt gets a private temporary folder as its ``$TMPDIR`` (``pod_scratch``),
 named in its pod record before it is made and removed once the attempt's process has
 ended (before the record says so), unless ``SPIKEBATCH_KEEP_WORK_DIR`` is set
@@ -58,8 +62,7 @@ class Supervisor(SupervisorBase):
         self.status.update(active=1, ready=1)
         self.write_status()
         while True:
-            timeout = 0.5 if self.deadline is None else max(0.0, min(0.5, self.deadline - time.monotonic()))
-            code = attempt.wait(timeout)
+            code = attempt.wait(self.poll_seconds(0.5))
             if code is not None:
                 attempt.conclude(code)
                 break
@@ -67,6 +70,7 @@ class Supervisor(SupervisorBase):
             if reason:
                 stop_attempts([attempt], self.grace, reason)
                 break
+            self.memory.check([attempt])
         self.current = None
         return attempt
 

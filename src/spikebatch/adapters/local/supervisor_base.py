@@ -1,6 +1,6 @@
 """What every local Job supervisor shares, whichever way it schedules attempts: the
 Job's launch plan and status file, the final conditions written as the job controller
-writes them, the signals, the deadline and the retry back-off.
+writes them, the signals, the deadline, the memory limit and the retry back-off.
 
 SIGTERM (the backend's delete) sets ``stopping``: the supervisor stops its running
 attempts and ends without writing anything more, for the Job is being deleted.
@@ -16,6 +16,7 @@ from typing import Any, Optional
 from . import state_files as st
 from .attempts import Attempt
 from .launch_plan import attempt_command
+from .memory_limit import CHECK_SECONDS, MemoryLimit
 
 #: Local retry back-off: 1 s, doubling, at most 30 s (the job controller uses 10 s
 #: doubling to 6 min; a laptop has no crowded node to protect).
@@ -48,6 +49,7 @@ class SupervisorBase:
         self.container_name = str(self.launch.get("containerName") or "")
         self.failure_rules: list[dict[str, Any]] = list(self.launch.get("podFailureRules") or [])
         self.deadline: Optional[float] = None
+        self.memory = MemoryLimit(self.launch.get("memoryLimitBytes"))
 
     # ------------------------------------------------------------------ state
     def write_status(self) -> None:
@@ -81,8 +83,12 @@ class SupervisorBase:
     def new_attempt(self, number: int, completion_index: Optional[int] = None,
                     record_extra: Optional[dict[str, Any]] = None) -> Attempt:
         argv, env = attempt_command(self.launch, completion_index, self.job_name)
-        return Attempt(self.job_dir, self.job_name, number, argv, env, self.launch.get("cwd"),
-                       completion_index=completion_index, record_extra=record_extra, on_gone=self.gone)
+        attempt = Attempt(self.job_dir, self.job_name, number, argv, env, self.launch.get("cwd"),
+                          completion_index=completion_index, record_extra=record_extra, on_gone=self.gone)
+        note = self.memory.note()
+        if note:
+            attempt.notes.append(note)
+        return attempt
 
     def running_attempts(self) -> list[Attempt]:
         """The attempts whose processes run now (what SIGTERM must reach)."""
@@ -105,6 +111,14 @@ class SupervisorBase:
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def poll_seconds(self, longest: float) -> float:
+        """How long to wait for an attempt before looking again: at most ``longest``,
+        the time to the next memory check, and the time left to the deadline."""
+        wait = min(longest, CHECK_SECONDS) if self.memory.applies else longest
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+        return max(0.0, wait)
 
     def run(self) -> int:
         raise NotImplementedError

@@ -3,8 +3,9 @@
 ``<state>/submissions/<run_id>.json`` holds the SubmitResult as JSON (the same fields,
 so ``SubmitResult.model_validate`` reads it back) plus a ``record`` object with what
 is needed to find the job again: when it was submitted, the profile file (when a file
-rather than a name was used), the kubeconfig given on the command line, and the last
-state this machine saw. ``<state>`` is ``$SPIKEBATCH_STATE_DIR``, else
+rather than a name was used), the kubeconfig given on the command line, what the run is
+(``details``: kind, preset or script, recordings, overrides), and the last state this
+machine saw with its reason. ``<state>`` is ``$SPIKEBATCH_STATE_DIR``, else
 ``$XDG_STATE_HOME/spikebatch``, else ``~/.local/state/spikebatch``.
 
 Files are written atomically and fsynced, so a reader never sees half a record, and no
@@ -23,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ...domain.errors import ConfigError
 from ...domain.models import SubmitResult
-from ...domain.records import SubmissionRecord
+from ...domain.records import RunDetails, SubmissionRecord
 from ...domain.validation import validate_model
 from ..files.atomic import write_text_atomically
 from ..files.user_dirs import state_dir
@@ -44,6 +45,8 @@ def _as_json(record: SubmissionRecord) -> Dict[str, Any]:
         "profile_file": record.profile_file,
         "kubeconfig": record.kubeconfig,
         "last_state": record.last_state,
+        "last_reason": record.last_reason,
+        "details": record.details.to_json() if record.details is not None else None,
     }
     return data
 
@@ -63,16 +66,18 @@ class FileRunRecords:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(path, json.dumps(_as_json(record), indent=2) + "\n", fsync=True, private=True)
 
-    def save(self, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str]) -> SubmissionRecord:
+    def save(self, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str],
+             details: Optional[RunDetails] = None) -> SubmissionRecord:
         if not _SAFE_REF.fullmatch(result.run_id):
             raise ConfigError(f"run id {result.run_id!r} cannot name a record file")
         path = self.folder / f"{result.run_id}.json"
-        record = SubmissionRecord(result, _now(), profile_file, kubeconfig, None, str(path))
+        record = SubmissionRecord(result, _now(), profile_file, kubeconfig, None, str(path), details=details)
         self._write(record)
         return record
 
-    def update_state(self, record: SubmissionRecord, state: str) -> None:
+    def update_state(self, record: SubmissionRecord, state: str, reason: Optional[str] = None) -> None:
         record.last_state = str(state)
+        record.last_reason = reason
         self._write(record)
 
     def _read(self, path: Path) -> SubmissionRecord:
@@ -94,6 +99,8 @@ class FileRunRecords:
             meta.get("kubeconfig"),
             meta.get("last_state"),
             str(path),
+            last_reason=meta.get("last_reason") if isinstance(meta.get("last_reason"), str) else None,
+            details=RunDetails.from_json(meta.get("details"), result.job_type) if meta.get("details") else None,
         )
 
     def _load(self, run_id: str) -> Optional[SubmissionRecord]:

@@ -7,11 +7,15 @@ need their own packages in the job image (``pip install kilosort`` /
 need nothing else. With no preset, spykingcircus2 is used: it runs on any CPU.
 
 The resolved config is ``{"sorter_name", "preset", "params", "overrides"}`` where
-``params`` are the defaults with the overrides applied. Overrides are flat keyword
+``params`` are the defaults with the overrides applied. Overrides are keyword
 arguments of ``run_sorter``; a dict value is merged into a dict default
 (``{"detection": {"method_kwargs": {"detect_threshold": 6}}}`` changes one entry).
 Unknown keys are refused, at any depth, except inside ``*_kwargs`` and empty
-defaults, which SpikeInterface passes on unchecked.
+defaults, which SpikeInterface passes on unchecked; every value is checked against
+the type of the default it replaces (``parameter_checks``).
+
+``preset_catalog`` and ``preset_parameters`` describe the presets for a person
+choosing one (``spikebatch sorters``): what each needs, and its parameters.
 
 Recordings (``sort``'s ``recording_path``):
 
@@ -36,6 +40,7 @@ from typing import Any, Mapping, Optional
 
 from ...domain.errors import ConfigError, SpikebatchError
 from ...ports.sorter import SortingOutcome
+from .parameter_checks import flatten_parameters, merge_overrides
 
 PRESETS = ("kilosort4", "mountainsort5", "spykingcircus2", "tridesclous2")
 DEFAULT_PRESET = "spykingcircus2"
@@ -45,6 +50,10 @@ _CONFIG_KEYS = {"sorter_name", "preset", "params", "overrides"}
 
 # PyPI package of the sorters that are not built into SpikeInterface.
 _PACKAGES = {"kilosort4": "kilosort", "mountainsort5": "mountainsort5"}
+# What a person choosing a preset should know beyond its package.
+_ADVICE = {"kilosort4": "PyTorch comes with it; an NVIDIA GPU makes it practical (--gpus 1)"}
+# SpikeInterface's ``gpu_capability`` of a sorter class, in words.
+_GPU_USE = {"not-supported": "no", "nvidia-optional": "optional", "nvidia-required": "required"}
 
 # File suffix -> name of the spikeinterface.extractors reader for it.
 _FILE_READERS = {
@@ -75,31 +84,6 @@ def _defaults(sorter_name: str) -> tuple[dict, Optional[str]]:
         hint = (f"{sorter_name} is not installed on this machine, so only SpikeInterface's generic "
                 f"parameters are known; pip install {_PACKAGES.get(sorter_name, sorter_name)} here to set its own")
     return copy.deepcopy(params), hint
-
-
-def _open_ended(key: str, default: Any) -> bool:
-    # *_kwargs bags and empty dicts are forwarded by SpikeInterface without a key list.
-    return key.endswith("_kwargs") or default in ({}, None)
-
-
-def merge_overrides(defaults: dict, overrides: Mapping, *, sorter_name: str, hint: Optional[str] = None,
-                    path: str = "") -> dict:
-    """``defaults`` with ``overrides`` applied; ConfigError on the first unknown key."""
-    merged = copy.deepcopy(defaults)
-    for key, value in overrides.items():
-        dotted = f"{path}{key}"
-        if key not in merged:
-            valid = ", ".join(sorted(map(str, merged))) or "(none)"
-            extra = f"; {hint}" if hint else ""
-            raise ConfigError(f"unknown {sorter_name} parameter {dotted!r}; valid keys{' under ' + path[:-1] if path else ''}: {valid}{extra}")
-        current = merged[key]
-        if isinstance(value, Mapping) and isinstance(current, dict) and not _open_ended(key, current):
-            merged[key] = merge_overrides(current, value, sorter_name=sorter_name, hint=hint, path=f"{dotted}.")
-        elif isinstance(value, Mapping) and isinstance(current, dict):
-            merged[key] = {**current, **copy.deepcopy(dict(value))}
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _check_json(value: Any, sorter_name: str) -> None:
@@ -145,6 +129,38 @@ class SpikeInterfaceSorter:
         defaults, hint = _defaults(sorter_name)
         params = merge_overrides(defaults, all_overrides, sorter_name=sorter_name, hint=hint)
         return {"sorter_name": sorter_name, "preset": sorter_name, "params": params, "overrides": all_overrides}
+
+    def preset_catalog(self) -> list[dict]:
+        """Every preset with what it needs: ``preset``, ``default`` (the one used when
+        none is named), ``gpu`` (no / optional / required), ``installed`` (on this
+        machine; a job needs it in its image), ``install`` (the pip command, None for
+        the sorters built into SpikeInterface) and ``needs`` (one line for a person)."""
+        sorters = _sorters_module()
+        return [_preset_entry(sorters, name) for name in PRESETS]
+
+    def preset_parameters(self, preset: str) -> dict:
+        """A preset's entry of ``preset_catalog`` plus its parameters: ``defaults``
+        (nested, as ``--set`` / config_overrides change them), ``parameters`` (one row
+        per parameter, nested ones by dotted name: ``name``, ``default``,
+        ``description`` on the first row of each top-level parameter) and ``note``
+        (why the list is incomplete here, or None)."""
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown spikeinterface preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        sorters = _sorters_module()
+        defaults, hint = _defaults(preset)
+        defaults = json.loads(json.dumps(defaults, default=str))  # as they travel: JSON values
+        with warnings.catch_warnings():
+            # Asked of a sorter that is not installed, SpikeInterface warns and lists
+            # the generic parameters only; ``note`` says so in words.
+            warnings.simplefilter("ignore")
+            descriptions = dict(sorters.get_sorter_params_description(preset))
+        rows, described = [], set()
+        for name, default in flatten_parameters(defaults):
+            top = name.split(".", 1)[0]
+            text = descriptions.get(top) if top not in described else None
+            described.add(top)
+            rows.append({"name": name, "default": default, "description": " ".join(str(text).split()) if text else None})
+        return {**_preset_entry(sorters, preset), "defaults": defaults, "parameters": rows, "note": hint}
 
     def describe(self, recording_path: Path) -> dict:
         """Format, channels, duration and sampling rate, read as ``sort`` reads them."""
@@ -195,6 +211,18 @@ class SpikeInterfaceSorter:
             Path(output_dir), recording_path.name, units, metadata, duration)
         return SortingOutcome(recording=recording_path.name, unit_count=len(units.unit_ids), units_path=units_path,
                               metadata_path=metadata_path, figure_paths=figures, extra_paths=extras)
+
+
+def _preset_entry(sorters: Any, name: str) -> dict:
+    sorter_class = sorters.sorter_dict[name]
+    package = _PACKAGES.get(name)
+    needs = f"pip install {package} in the job's image" if package else "nothing: built into SpikeInterface"
+    if name in _ADVICE:
+        needs += f"; {_ADVICE[name]}"
+    capability = str(getattr(sorter_class, "gpu_capability", "not-supported"))
+    return {"preset": name, "default": name == DEFAULT_PRESET, "gpu": _GPU_USE.get(capability, capability),
+            "installed": bool(sorter_class.is_installed()), "install": f"pip install {package}" if package else None,
+            "needs": needs}
 
 
 class SorterFailed(RuntimeError):

@@ -5,7 +5,8 @@ Configs are SpikeLab's ``SortingPipelineConfig``: pass an instance, a preset nam
 in lower case: kilosort2, kilosort2_docker, kilosort4, kilosort4_docker, rt_sort_mea,
 rt_sort_neuropixels), or None for SpikeLab's defaults (Kilosort2). Overrides are
 SpikeLab's flat keywords (``fr_min``, ``snr_min``, ``n_jobs``, …) applied with
-``SortingPipelineConfig.override``. The resolved config is the nested
+``SortingPipelineConfig.override``, each first checked against the type of the value
+it replaces (``parameter_checks``). The resolved config is the nested
 ``dataclasses.asdict`` form, which travels in the bundle as JSON and is rebuilt in the
 job.
 
@@ -31,6 +32,7 @@ from typing import Any, Mapping, Optional
 
 from ...domain.errors import ConfigError, SpikebatchError
 from ...ports.sorter import SortingOutcome
+from .parameter_checks import check_override
 
 INSTALL_HINT = "pip install spikelab"
 #: SpikeLab's own report files worth keeping (never its .pkl results).
@@ -112,9 +114,14 @@ class SpikeLabSorter:
             if not isinstance(overrides, Mapping):
                 raise ConfigError(f"config_overrides must be a dict, not {type(overrides).__name__}")
             valid = _flat_keys(module)
-            for key in overrides:
+            flat_map = module.SortingPipelineConfig._build_flat_map()
+            for key, value in overrides.items():
                 if key not in valid:
                     raise ConfigError(f"unknown SpikeLab config override {key!r}; valid keys: {', '.join(valid)}")
+                # Checked against the value it replaces, as SpikeInterface's are: a
+                # wrong type would otherwise surface inside the job, after the upload.
+                section, field = flat_map[key]
+                check_override(key, value, getattr(getattr(base, section), field), sorter_name="SpikeLab")
             # override() deep-copies: the module-level preset objects stay untouched.
             base = base.override(**dict(overrides))
         resolved = dataclasses.asdict(base)

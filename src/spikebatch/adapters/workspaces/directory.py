@@ -109,11 +109,18 @@ class DirectoryWorkspace:
             # Same key, new kind: the file under the old extension is now unreferenced.
             (folder / (stem + values.EXTENSIONS[old["kind"]])).unlink(missing_ok=True)
 
-    def get(self, namespace: str, key: str) -> Optional[Any]:
-        """The stored value, or None when (namespace, key) holds nothing."""
+    def get(self, namespace: str, key: str, default: Any = values.REQUIRED) -> Optional[Any]:
+        """The stored value. A (namespace, key) that holds nothing raises
+        MissingItemError (a KeyError naming the key and the keys there) unless a
+        ``default`` is given, which is then returned: a misspelt key in an analysis
+        script fails where it is read, not later on a None. (SpikeLab's
+        AnalysisWorkspace.get returns None instead and takes no default; a script for
+        both can test ``key in workspace.list_keys(namespace)`` first.)"""
         entry = self._namespaces.get(namespace, {}).get("items", {}).get(key)
         if entry is None:
-            return None
+            if default is values.REQUIRED:
+                raise values.missing_item(namespace, key, self.list_keys())
+            return default
         return values.read_payload(entry["kind"], self._file_of(namespace, key))
 
     def get_info(self, namespace: str, key: str) -> Optional[dict]:

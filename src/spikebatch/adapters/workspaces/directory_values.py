@@ -22,6 +22,9 @@ _FORBIDDEN_CHARS = set('/\\:*?"<>|')
 
 EXTENSIONS = {"json": ".json", "bytes": ".bin", "npy": ".npy"}
 
+#: ``get``'s default when none is given: a missing item is then an error.
+REQUIRED: Any = object()
+
 
 def check_name(value: Any, what: str) -> str:
     """``value`` if it can name a namespace / key folder or file; otherwise
@@ -134,3 +137,35 @@ def read_payload(kind: str, path: Path) -> Any:
         with open(path, "rb") as fh:
             return np.load(fh, allow_pickle=False)
     raise SpikebatchError(f"{path.name}: unknown stored kind {kind!r} in the workspace index")
+
+
+class MissingItemError(KeyError):
+    """A script read a (namespace, key) the workspace does not hold. A KeyError, as for
+    a dict, so ``except KeyError`` works; its text names the key and what is there."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:  # KeyError's own would show the message quoted
+        return self.message
+
+
+#: Keys listed in a MissingItemError before "...".
+SHOWN_KEYS = 20
+
+
+def missing_item(namespace: str, key: str, keys: dict) -> MissingItemError:
+    """The error for a read of (namespace, key) that is not stored; ``keys`` is
+    ``{namespace: [keys]}`` of the workspace."""
+    if namespace in keys:
+        there = list(keys[namespace])
+        listed = ", ".join(map(repr, there[:SHOWN_KEYS])) + (", ..." if len(there) > SHOWN_KEYS else "")
+        held = f"namespace {namespace!r} holds {listed}" if there else f"namespace {namespace!r} is empty"
+    else:
+        names = list(keys)
+        held = ("namespaces there: " + ", ".join(map(repr, names[:SHOWN_KEYS]))) if names else "the workspace is empty"
+    return MissingItemError(
+        f"workspace has no item {key!r} in namespace {namespace!r} ({held}); check the name, or pass a "
+        f"default to get None instead: workspace.get({namespace!r}, {key!r}, None)"
+    )
