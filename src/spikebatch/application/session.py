@@ -28,10 +28,9 @@ from ..ports.records import RunRecords
 from ..ports.sorter import Sorter
 from ..ports.storage import ArtifactStore, ProgressCallback
 from ..ports.workspace import WorkspaceCodec
-from ..domain.batch_report import BatchReport
-from .batch_status import BatchProgress, BatchResult, batch_report, retrieve_batch, wait_for_batch
-from .batch_retry import retry_batch
-from .batch_submission import DEFAULT_RETRIES_PER_RECORDING, BatchSubmitResult, batch_name_prefix, submit_batch
+from .batch_session import BatchUseCases
+from .batch_submission import batch_name_prefix
+from .sorter_choice import sorter_name_for
 from .bundling import BundlePlanner
 from .runs import remember
 from .staging import StagingSummary, stage_plan
@@ -43,7 +42,7 @@ from .waiting import BACKEND_UNAVAILABLE, DELETED, STUCK, TIMEOUT, wait_for_job
 __all__ = ["BACKEND_UNAVAILABLE", "DELETED", "STUCK", "TIMEOUT", "RunSession"]
 
 
-class RunSession:
+class RunSession(BatchUseCases):
     """Coordinates artifact packaging, job submission, and result retrieval.
 
     ``workspace_codecs`` (most specific first) and ``sorter_factory`` (a sorter by
@@ -226,7 +225,7 @@ class RunSession:
         """Bundle recording files with a sorting config and submit a job."""
         spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
-        sorter = self._sorter(_sorter_name_for(config))
+        sorter = self._sorter(sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
         run_id, job_name = new_run_id(), make_job_name(batch_name_prefix(spec, resolved))
         where = run_locations(self.storage_client, run_id)
@@ -249,73 +248,6 @@ class RunSession:
                                         recordings=tuple(r.name for r in plan.recordings),
                                         overrides=dict(config_overrides or {})))
         return result
-
-    def submit_sorting_batch(
-        self,
-        *,
-        recording_paths: Iterable[str],
-        config: Any = None,
-        config_overrides: Optional[dict] = None,
-        job_spec: Any,
-        parallelism: Optional[int] = None,
-        retries_per_recording: int = DEFAULT_RETRIES_PER_RECORDING,
-        max_failed_recordings: Optional[int] = None,
-        allow_policy_risk: bool = False,
-        metadata: Optional[dict] = None,
-        force: bool = False,
-        per_recording_jobs: Optional[bool] = None,
-    ) -> BatchSubmitResult:
-        """Sort many recordings as one batch: one Indexed Job, one completion index per
-        recording, ``parallelism`` at once (default: a workstation's cores divided by
-        the job's CPU request; on a cluster every recording, up to 100), each recording
-        retried ``retries_per_recording`` times on its own, the batch stopped early
-        once more than ``max_failed_recordings`` failed (None: never).
-
-        A recording already sorted with the same content, sorter, parameters and image
-        is reused (``cached``) unless ``force``. On an API server older than 1.33 the
-        batch runs as one Job per recording (``per_recording_jobs`` None: decided by
-        the server's version; True: always; False: refuse instead).
-        """
-        self.last_staging = None  # a batch says what staging did in its own result
-        batch = submit_batch(
-            self, recording_paths=recording_paths, config=config, config_overrides=config_overrides,
-            job_spec=job_spec, parallelism=parallelism, retries_per_recording=retries_per_recording,
-            max_failed_recordings=max_failed_recordings, allow_policy_risk=allow_policy_risk, metadata=metadata,
-            force=force, per_recording_jobs=per_recording_jobs, sorter_name=_sorter_name_for(config))
-        described = batch.description
-        preset = config if isinstance(config, str) else (described.preset if described is not None else None)
-        self._record(batch.result, RunDetails("sorting", preset=preset, recordings=tuple(batch.recordings),
-                                              overrides=dict(config_overrides or {})))
-        return batch
-
-    def batch_status(self, run_id: str) -> BatchReport:
-        """One row per recording of batch ``run_id``: state, attempts, reason, units,
-        run time; read from the run's Jobs and pods (two requests) and its results."""
-        return batch_report(self, run_id)
-
-    def wait_for_batch(self, run_id: str, max_wait_seconds: float = 3600, *,
-                       on_progress: Optional[Callable[[BatchProgress], None]] = None,
-                       on_problem: Optional[Callable[[JobReport], None]] = None) -> tuple:
-        """Watch batch ``run_id`` until its Jobs end: (final state, BatchReport); the
-        state is "Complete", "Failed" (some recording has no result), "Timeout",
-        "Stuck" (its pods cannot start; ``on_problem`` hears why), "Deleted" or
-        "Backend unavailable". ``on_progress`` gets the counts of done / running /
-        failed recordings as they change."""
-        return wait_for_batch(self, run_id, max_wait_seconds, on_progress, on_problem)
-
-    def retrieve_batch(self, run_id: str, local_dir: str) -> BatchResult:
-        """Every recording of batch ``run_id`` that succeeded (or was reused), in one
-        workspace with a namespace per recording, and the failed ones with reasons."""
-        return retrieve_batch(self, run_id, local_dir, self._codec_named, self.progress)
-
-    def retry_batch(self, run_id: str, *, parallelism: Optional[int] = None,
-                    retries_per_recording: Optional[int] = None) -> BatchSubmitResult:
-        """Sort again the failed and missing recordings of batch ``run_id``: a new Job
-        of the same run over just those, with the blobs already stored (0 bytes
-        uploaded)."""
-        batch = retry_batch(self, run_id, parallelism=parallelism, retries_per_recording=retries_per_recording)
-        self._record(batch.result, None)  # the run's record keeps what it is, with the new Job
-        return batch
 
     def submit_prepared_job(self, *, job_spec: Any, run_id: Optional[str] = None, allow_policy_risk: bool = False) -> SubmitResult:
         """Submit a job without generating bundle artifacts."""
@@ -446,9 +378,3 @@ def _preset_of(config: Any, resolved: Dict[str, Any]) -> Optional[str]:
         return config
     preset = resolved.get("preset") or resolved.get("sorter_name")
     return preset if isinstance(preset, str) else None
-
-
-def _sorter_name_for(config: Any) -> str:
-    """SpikeLab's sorter for a SpikeLab config object, SpikeInterface otherwise."""
-    module = type(config).__module__ if config is not None and not isinstance(config, (str, dict)) else ""
-    return "spikelab" if module.startswith("spikelab") else "spikeinterface"

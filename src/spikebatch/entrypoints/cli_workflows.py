@@ -165,7 +165,7 @@ def retrieve(
 
     def action() -> None:
         from ..application.runs import submit_result_for
-        from .cli_batches import retrieve_batch_into
+        from .cli_batch_outcome import retrieve_batch_into
         from .cli_output import Feedback
         from .cli_runs import batch_run_of, resolve_target, retrieve_or_say_why
 
@@ -194,7 +194,7 @@ def wait(
     4 timeout, 5 deleted while waiting."""
 
     def action() -> None:
-        from .cli_batches import conclude_batch, wait_batch
+        from .cli_batch_outcome import conclude_batch, wait_batch
         from .cli_output import Feedback
         from .cli_runs import batch_run_of, conclude, resolve_target, wait_for
 
