@@ -116,6 +116,16 @@ def test_a_failing_pod_makes_deploy_wait_exit_1(cluster_cli: Cli) -> None:
     assert status.keys["JOB_STATUS"] == "Failed"
     waited = cli("wait", result.keys["RUN_ID"])
     assert waited.returncode == 1 and waited.keys["FINAL_STATUS"] == "Failed"
+    # The reason, from the pod's status as the API server reports it, in every place
+    # that reports the job: list-jobs (live and from the record) and show.
+    listed = cli(*cli.profile_args, "list-jobs", "-o", "json").json()
+    (row,) = [job for job in listed["jobs"] if job["name"] == result.keys["JOB_NAME"]]
+    assert row["reason_code"] == "containerFailed" and "exit code 1" in row["reason"], row
+    offline = cli("list-jobs", "--offline", "-o", "json").json()
+    (kept,) = [job for job in offline["jobs"] if job["name"] == result.keys["JOB_NAME"]]
+    assert kept["reason_code"] == "containerFailed", kept
+    shown = cli("show", result.keys["RUN_ID"])
+    assert shown.returncode == 0 and shown.keys["STATE"] == "Failed" and "containerFailed" in shown.keys["REASON"]
 
 
 def test_render_only_and_blocked_policy_create_nothing_on_the_cluster(cluster_cli: Cli) -> None:

@@ -210,16 +210,13 @@ def test_quickstart_prints_what_the_readme_shows(cli: Cli) -> None:
 
 
 def test_library_workspace_job(cli: Cli) -> None:
-    """The README's library example, with the workspace it takes from its surroundings
-    (a DirectoryWorkspace folder) and examples/analysis.py as analysis.py."""
+    """The README's library example, with the files it takes from its surroundings:
+    the organoid-ws workspace folder and examples/analysis.py as analysis.py."""
     with_examples(cli)
     shutil.copy(cli.root / "examples" / "analysis.py", cli.root / "analysis.py")
-    write_quickstart_workspace(cli.root / "ws")
+    write_quickstart_workspace(cli.root / "organoid-ws")
     b = block('session = RunSession.from_profile("local")')
-    run_python_block(cli, b, prelude="""
-        from spikebatch.workspace import DirectoryWorkspace
-        workspace = DirectoryWorkspace("ws")   # not defined by the README's fragment
-        """, epilogue="""
+    run_python_block(cli, b, epilogue="""
         assert state == "Complete", state
         summary = workspace.get("analysis", "summary")
         assert summary["spike_count"] == 360, summary
@@ -248,13 +245,12 @@ def test_library_sorting_job(cli: Cli, recordings) -> None:
 def test_library_batch_and_the_status_table(cli: Cli, recordings) -> None:
     """The batch API example as written (kilosort4, which this machine lacks, so every
     recording fails with that reason: the example's retry branch runs too), then
-    ``spikebatch status RUN`` against the README's table."""
+    ``spikebatch status RUN`` against the README's table. Its recordings: data/*.nwb."""
     place_recordings(cli, recordings)
     b = block("batch = session.submit_sorting_batch(")
     result = run_python_block(cli, b, prelude="""
         from spikebatch.session import RunSession
         session = RunSession.from_profile("local")
-        paths = ["rec1/", "rec2.nwb"]          # not defined by the README's fragment
         """, epilogue="""
         print(f"RUN={batch.run_id}")
         assert state == "Failed" and len(report.rows) == 2, (state, report.rows)
