@@ -45,6 +45,8 @@ def test_recordings_from_a_list_file_and_a_glob_make_one_batch(cli: Cli, saved_r
         assert doc["recordings"] == ["day3", "day1", "day2"] and doc["submitted"] == doc["recordings"]
         assert doc["job_name"].startswith("sort-tridesclous2-") and doc["indexed"] is True
         assert cli.local_jobs() == [doc["job_name"]]  # what the refusals below check is empty
+        # each recording was opened before staging, and what was read of it is said
+        assert "opened: day3 (spikeinterface-binary, 2 channels, 1.0 s at 10000 Hz)" in result.stderr
         shown = json.loads(cli("status", doc["run_id"], "--output", "json").stdout)
         assert [r["recording"] for r in shown["recordings"]] == ["day3", "day1", "day2"]
     finally:

@@ -200,6 +200,26 @@ def staging_line(batch: Any) -> str:
     return ", ".join(parts)
 
 
+#: Recordings described one per line before "... and N more".
+SHOWN_RECORDINGS = 10
+
+
+def opened_lines(batch: Any) -> List[str]:
+    """What the sorter read of each recording before staging, e.g. "opened: rec1
+    (spikeinterface-binary, 32 channels, 600.0 s at 30000 Hz)"."""
+    described = batch.description.recordings if batch.description is not None else []
+    lines = []
+    for rec in described[:SHOWN_RECORDINGS]:
+        info = rec.description or {}
+        rate = info.get("sampling_frequency")
+        lines.append(f"opened: {rec.name} ({info.get('format', '?')}, {info.get('channels', '?')} channels, "
+                     f"{info.get('duration_s', '?')} s at {rate:g} Hz)" if isinstance(rate, (int, float))
+                     else f"opened: {rec.name} ({info.get('format', '?')})")
+    if len(described) > SHOWN_RECORDINGS:
+        lines.append(f"opened: ... and {len(described) - SHOWN_RECORDINGS} more recordings")
+    return lines
+
+
 def after_batch(session: Any, batch: Any, feedback: Any, *, output: Optional[str], profile_file: Optional[str],
                 wait: bool, max_wait_seconds: float, retrieve_to: Optional[Path]) -> None:
     """Record the batch, print its keys, then optionally wait (a bar over the
@@ -218,6 +238,8 @@ def after_batch(session: Any, batch: Any, feedback: Any, *, output: Optional[str
     as_json = wants_json(output)
     if not as_json:
         report(keys, output)
+    for line in opened_lines(batch):
+        say(line)
     say(f"staged: {staging_line(batch)}")
     if batch.fallback_reason:
         say(f"note: {batch.fallback_reason}")
