@@ -239,7 +239,7 @@ def test_render_job_with_the_reference_defaults_profile_file(offline: Cli,
     assert result.returncode == 0, result.stderr
     manifest = yaml.safe_load(result.stdout)
     assert manifest["metadata"]["namespace"] == "default"
-    assert manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "spikelab-batch-jobs"
+    assert manifest["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
     no_image = run(offline, "--profile-file", defaults, "render-job", "--job-config", str(job_config(offline)))
     assert_one_line_error(no_image, 2, "--image")
 
