@@ -189,7 +189,8 @@ def test_install_lines() -> None:
     local = commands(block('pip install -e ".[test]"'))
     assert [c.argv for c in local] == [["pip", "install", "-e", ".[test]"]]
     assert "test" in project["optional-dependencies"]
-    assert {"spikebatch", "spikelab-batch-jobs"} <= set(project["scripts"])
+    assert {"spikebatch", "spikebatch-batch-jobs"} <= set(project["scripts"])
+    assert "spikelab-batch-jobs" not in project["scripts"]  # SpikeLab's own program name
     assert project["requires-python"].replace(" ", "") == ">=3.10"
     (pypi, *_builds) = commands(block("pip install spikebatch\nspikebatch image build"))
     assert pypi.argv == ["pip", "install", project["name"]]
