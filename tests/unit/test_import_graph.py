@@ -62,7 +62,7 @@ def layer_of(module: str) -> str:
         return parts[1]
     if parts[1] == "container":
         return "container"
-    if parts[1] == "__main__":
+    if parts[1] in ("__main__", "cli"):
         return "entrypoints"
     return "public"
 

@@ -1,4 +1,4 @@
-"""The ``spikebatch`` (alias ``spikelab-batch-jobs``) command line.
+"""The ``spikebatch`` command line (the reference-compatible one is ``spikebatch.cli``).
 
 stdout carries the data (manifests, KEY=VALUE lines, tables, or one JSON document with
 ``--output json``); stderr carries everything meant for a person (progress, status,
