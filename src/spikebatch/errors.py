@@ -1,5 +1,8 @@
 """spikebatch's exceptions: every error it raises is a SpikebatchError (one line,
-naming the field or thing at fault and the fix), grouped by what went wrong."""
+naming the field or thing at fault and the fix), grouped by what went wrong. Each is
+also the built-in spikelab.batch_jobs raises in its place (``ValueError`` for bad
+config and manifests, ``FileNotFoundError`` for missing files, ``RuntimeError`` for a
+policy block or an unavailable backend)."""
 
 from .domain.errors import (  # noqa: F401 - re-exported public API
     BackendAuthError,
@@ -7,6 +10,7 @@ from .domain.errors import (  # noqa: F401 - re-exported public API
     BackendUnavailableError,
     BucketNotFoundError,
     ConfigError,
+    InputFileNotFoundError,
     IntegrityError,
     InvalidManifestError,
     InvalidURIError,
@@ -33,6 +37,7 @@ __all__ = [
     "BackendUnavailableError",
     "BucketNotFoundError",
     "ConfigError",
+    "InputFileNotFoundError",
     "IntegrityError",
     "InvalidManifestError",
     "InvalidURIError",

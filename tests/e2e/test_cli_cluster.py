@@ -135,7 +135,7 @@ def test_render_only_and_blocked_policy_create_nothing_on_the_cluster(cluster_cl
     idle = _job_config(cli, "idle", extra="")
     idle.write_text("container:\n  command: [sleep, infinity]\n")
     blocked = cli(*cli.profile_args, "deploy-job", "--job-config", str(idle))
-    assert_one_line_error(blocked, 2, "IDLE_SLEEP_INFINITY")
+    assert_one_line_error(blocked, 2, "sleep_in_batch_job")
     listed = cli(*cli.profile_args, "list-jobs", "-o", "json").json()
     assert listed["jobs"] == []
     assert cli.records() == []

@@ -81,7 +81,7 @@ def test_blocked_policy_submits_nothing(cli: Cli, workspace_args: list, command:
     config.write_text(IDLE)
     extra = workspace_args if command == "submit-workspace" else []
     result = cli(command, "--job-config", str(config), *extra)
-    assert_one_line_error(result, 2, "policy blocked", "IDLE_SLEEP_INFINITY", "--allow-policy-risk")
+    assert_one_line_error(result, 2, "policy blocked", "sleep_in_batch_job", "--allow-policy-risk")
     _nothing_created(cli)
 
 
@@ -92,8 +92,8 @@ def test_policy_check_exits_2_when_blocked_and_submits_nothing(cli: Cli) -> None
     assert result.returncode == 2
     assert result.keys["POLICY"] == "BLOCK" and result.keys["BLOCK"] == "1"
     errors = [line for line in result.error_lines if line.startswith("error:")]
-    assert len(errors) == 1 and "IDLE_SLEEP_INFINITY" in errors[0]
-    assert "policy: BLOCK IDLE_SLEEP_INFINITY" in result.stderr  # the finding itself, for a person
+    assert len(errors) == 1 and "sleep_in_batch_job" in errors[0]
+    assert "policy: [BLOCK] sleep_in_batch_job: " in result.stderr  # the finding itself, for a person
     _nothing_created(cli)
 
 

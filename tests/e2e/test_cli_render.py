@@ -118,7 +118,7 @@ def test_policy_findings_go_to_stderr_not_into_the_manifest(tmp_path: Path) -> N
     config.write_text("container:\n  command: [sleep, infinity]\n")
     result = run_cli("render-job", "--job-config", str(config))
     assert result.returncode == 0, result.stderr
-    assert "BLOCK IDLE_SLEEP_INFINITY" in result.stderr
+    assert "policy: [BLOCK] sleep_in_batch_job: " in result.stderr
     assert yaml.safe_load(result.stdout)["kind"] == "Job"
 
 

@@ -157,8 +157,8 @@ def test_rendered_manifests_mask_secret_env_values(cli: Cli, variant: str) -> No
         assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
     _assert_masked(manifest)
     # the policy said why, on stderr, naming the variables and never their values
-    assert "WARN PLAIN_SECRET_ENV: environment variable MY_API_TOKEN" in result.stderr
-    assert "WARN PLAIN_SECRET_ENV: environment variable DB_PASSWORD" in result.stderr
+    assert "[WARN] plain_secret_env: environment variable MY_API_TOKEN" in result.stderr
+    assert "[WARN] plain_secret_env: environment variable DB_PASSWORD" in result.stderr
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
@@ -183,7 +183,7 @@ def test_policy_check_warns_about_credentials_in_plain_env_values(cli: Cli) -> N
     text = cli("--profile", "canaryprof", "policy-check", "--job-config", str(config))
     assert text.returncode == 0, text.stderr  # a warning, not a block
     assert text.keys["POLICY"] == "WARN"
-    warned = [line for line in text.stderr.splitlines() if "PLAIN_SECRET_ENV" in line]
+    warned = [line for line in text.stderr.splitlines() if "plain_secret_env" in line]
     assert len(warned) == 3, text.stderr  # MY_API_TOKEN by name, UPLOAD_ID by shape, DB_PASSWORD from the hook
     assert any("UPLOAD_ID" in line and "AWS access key id" in line for line in warned)
     assert all("{secret_name: <secret>, key: <key>}" in line for line in warned)
@@ -192,7 +192,7 @@ def test_policy_check_warns_about_credentials_in_plain_env_values(cli: Cli) -> N
 
     as_json = cli("--profile", "canaryprof", "policy-check", "--job-config", str(config), "-o", "json")
     codes = [f["code"] for f in as_json.json()["findings"] if f["level"] == "WARN"]
-    assert codes.count("PLAIN_SECRET_ENV") == 3
+    assert codes.count("plain_secret_env") == 3
     canaries.assert_result_clean(as_json, "policy-check -o json")
 
 

@@ -168,14 +168,14 @@ def test_gpus_pick_the_gpu_image_and_resources_are_request_equal_limit(cli: Cli)
     wanted = {"cpu": "2", "memory": "6Gi", "nvidia.com/gpu": "1"}
     assert container["resources"] == {"requests": wanted, "limits": wanted}
     assert f"note: --gpus 1: using the profile's gpu image {GPU_IMAGE}" in rendered.stderr
-    assert "GPU_JOB_ON_CPU_IMAGE" not in rendered.stderr and "GPU_IMAGE_WITHOUT_GPU" not in rendered.stderr
+    assert "gpu_job_on_cpu_image" not in rendered.stderr and "gpu_image_without_gpu" not in rendered.stderr
 
 
 @pytest.mark.parametrize("options, gpu_image, finding, fix", [
-    (["--image-profile", "gpu"], True, "GPU_IMAGE_WITHOUT_GPU", "set requests_gpu and limits_gpu (--gpus N)"),
-    (["--gpus", "1", "--image-profile", "cpu"], True, "GPU_JOB_ON_CPU_IMAGE",
+    (["--image-profile", "gpu"], True, "gpu_image_without_gpu", "set requests_gpu and limits_gpu (--gpus N)"),
+    (["--gpus", "1", "--image-profile", "cpu"], True, "gpu_job_on_cpu_image",
      "set image_profile: gpu (--image-profile gpu)"),
-    (["--gpus", "1"], False, "GPU_JOB_ON_CPU_IMAGE", "has no default_images.gpu: build and push one with "
+    (["--gpus", "1"], False, "gpu_job_on_cpu_image", "has no default_images.gpu: build and push one with "
                                                      "`spikebatch image build --gpu"),
 ])
 def test_a_gpu_image_mismatch_is_explained_with_the_fix(cli: Cli, options, gpu_image, finding, fix) -> None:
@@ -184,7 +184,7 @@ def test_a_gpu_image_mismatch_is_explained_with_the_fix(cli: Cli, options, gpu_i
                  "--render-only", *options)
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stderr.splitlines() if finding in line)
-    assert line.startswith(f"policy: WARN {finding}: ") and fix in line
+    assert line.startswith(f"policy: [WARN] {finding}: ") and fix in line
 
 
 @pytest.mark.parametrize("option, value, fragment", [

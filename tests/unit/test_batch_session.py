@@ -109,13 +109,13 @@ def test_many_pods_with_unequal_requests_are_blocked_where_the_cluster_says_so(s
     strict = PROFILE.model_copy(update={"policy": PolicyConfig(max_pods_with_unequal_requests=2)})
     session = make_session(store, backend, strict)
     unequal = {"resources": {"requests_cpu": "1", "limits_cpu": "2"}}
-    with pytest.raises(PolicyBlockedError, match="BATCH_PODS_NEED_EQUAL_REQUESTS"):
+    with pytest.raises(PolicyBlockedError, match="batch_pods_need_equal_requests"):
         session.submit_sorting_batch(recording_paths=recordings(tmp_path, "a.nwb", "b.nwb", "c.nwb"),
                                      job_spec=unequal, parallelism=3)
     assert nothing_happened(store, backend)
     session.submit_sorting_batch(recording_paths=recordings(tmp_path, "a.nwb", "b.nwb", "c.nwb"),
                                  job_spec=unequal, parallelism=2)
-    assert "BATCH_RESOURCES" in {f.code for f in session.last_preflight.findings}
+    assert "batch_resources" in {f.code for f in session.last_preflight.findings}
 
 
 def test_an_old_api_server_gets_one_job_per_recording(session, backend, tmp_path) -> None:

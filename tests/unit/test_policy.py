@@ -34,6 +34,8 @@ GPU_IMAGE = "ghcr.io/lab/analysis-gpu:1.4.0"
 
 
 def make_profile(*, resources=None, images=None, hooks=None, namespace="default", **policy) -> ClusterProfile:
+    # An hour rather than the reference's default day keeps the idle-sleep cases short.
+    policy.setdefault("sleep_duration_threshold_s", 3600)
     return ClusterProfile(
         name="test",
         namespace=namespace,
@@ -62,52 +64,67 @@ def gpu_resources(n: int) -> ResourceSpec:
 # --- a clean job ----------------------------------------------------------------------
 
 
-def test_clean_job_gets_a_single_pass_finding():
+def test_clean_job_gets_no_findings():
     findings = evaluate_policy(make_job(["python", "analyze.py"]), make_profile())
-    assert len(findings) == 1
-    assert findings[0].level == PASS and findings[0].code == "POLICY_OK"
+    assert findings == []
     summary = summarize_preflight(findings)
     assert summary.level == PASS and not summary.blocked
+    assert tuple(summary) == (PASS, "")
+
+
+def test_include_passes_records_each_reference_check_that_passed():
+    job = make_job(["python", "analyze.py"], active_deadline_seconds=600)
+    findings = evaluate_policy(job, make_profile(), include_passes=True)
+    assert [(f.code, f.level) for f in findings] == [
+        ("interactive_gpu_limit", PASS), ("sleep_in_batch_job", PASS),
+        ("request_limit_mismatch", PASS), ("long_runtime", PASS)]
+    assert "600" in findings[3].message and "1209600" in findings[3].message
+    # A check that found something has no PASS beside it; spikebatch's own checks add none.
+    found_some = evaluate_policy(make_job(container=ContainerSpec(image="lab/x", command=["sleep", "inf"])),
+                                 make_profile(), include_passes=True)
+    assert [(f.code, f.level) for f in found_some] == [
+        ("interactive_gpu_limit", PASS), ("sleep_in_batch_job", BLOCK), ("request_limit_mismatch", PASS),
+        ("long_runtime", PASS), ("image_tag_not_pinned", WARN)]
 
 
 # --- idle placeholders ----------------------------------------------------------------
 
 IDLE_COMMANDS = [
-    (["sleep", "infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sleep", "inf"], "IDLE_SLEEP_INFINITY"),
-    (["sleep", "INFINITY"], "IDLE_SLEEP_INFINITY"),
-    (["/bin/sleep", "infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sleep"], "IDLE_SLEEP_BARE"),
-    (["sleep", "7200"], "IDLE_SLEEP_LONG"),
-    (["sleep", "1h", "1s"], "IDLE_SLEEP_LONG"),
-    (["sleep", "0.5d"], "IDLE_SLEEP_LONG"),
-    (["sleep", "61m"], "IDLE_SLEEP_LONG"),
-    (["tail", "-f", "/dev/null"], "IDLE_TAIL_DEV_NULL"),
-    (["tail", "-F", "/dev/null"], "IDLE_TAIL_DEV_NULL"),
-    (["tail", "--follow=name", "/dev/null"], "IDLE_TAIL_DEV_NULL"),
-    (["env", "FOO=1", "sleep", "inf"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "sleep infinity"], "IDLE_SLEEP_INFINITY"),
-    (["bash", "-lc", "sleep inf"], "IDLE_SLEEP_INFINITY"),
-    (["/bin/bash", "-ec", "python prep.py && sleep infinity"], "IDLE_SLEEP_INFINITY"),
-    (["bash", "-o", "pipefail", "-c", "pip install x; exec sleep inf"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "python a.py || sleep infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "sleep infinity & wait"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "echo ready | tee /tmp/x; (sleep inf)"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "echo starting\nsleep infinity\n"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "# keep the pod up for debugging\nsleep infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "python a.py  # prepare\nsleep infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "sleep \\\n  infinity"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "FOO=1 sleep 2h"], "IDLE_SLEEP_LONG"),
-    (["sh", "-c", "sleep"], "IDLE_SLEEP_BARE"),
-    (["sh", "-c", "tail -f /dev/null"], "IDLE_TAIL_DEV_NULL"),
-    (["sh", "-c", "while true; do sleep 30; done"], "IDLE_INFINITE_LOOP"),
-    (["bash", "-lc", "while :; do sleep 1; done"], "IDLE_INFINITE_LOOP"),
-    (["sh", "-c", "while true\ndo\n  date\n  sleep 60\ndone"], "IDLE_INFINITE_LOOP"),
-    (["sh", "-c", "until false; do sleep 5; done"], "IDLE_INFINITE_LOOP"),
-    (["sh", "-c", "while sleep 60; do :; done"], "IDLE_INFINITE_LOOP"),
-    (["sh", "-c", "while :; do :; done"], "IDLE_INFINITE_LOOP"),
-    (["bash", "-lc", "sh -c 'sleep infinity'"], "IDLE_SLEEP_INFINITY"),
-    (["sh", "-c", "bash -lc \"sh -c 'tail -f /dev/null'\""], "IDLE_TAIL_DEV_NULL"),
+    (["sleep", "infinity"], "sleep_in_batch_job"),
+    (["sleep", "inf"], "sleep_in_batch_job"),
+    (["sleep", "INFINITY"], "sleep_in_batch_job"),
+    (["/bin/sleep", "infinity"], "sleep_in_batch_job"),
+    (["sleep"], "sleep_in_batch_job"),
+    (["sleep", "7200"], "sleep_in_batch_job"),
+    (["sleep", "1h", "1s"], "sleep_in_batch_job"),
+    (["sleep", "0.5d"], "sleep_in_batch_job"),
+    (["sleep", "61m"], "sleep_in_batch_job"),
+    (["tail", "-f", "/dev/null"], "idle_tail_dev_null"),
+    (["tail", "-F", "/dev/null"], "idle_tail_dev_null"),
+    (["tail", "--follow=name", "/dev/null"], "idle_tail_dev_null"),
+    (["env", "FOO=1", "sleep", "inf"], "sleep_in_batch_job"),
+    (["sh", "-c", "sleep infinity"], "sleep_in_batch_job"),
+    (["bash", "-lc", "sleep inf"], "sleep_in_batch_job"),
+    (["/bin/bash", "-ec", "python prep.py && sleep infinity"], "sleep_in_batch_job"),
+    (["bash", "-o", "pipefail", "-c", "pip install x; exec sleep inf"], "sleep_in_batch_job"),
+    (["sh", "-c", "python a.py || sleep infinity"], "sleep_in_batch_job"),
+    (["sh", "-c", "sleep infinity & wait"], "sleep_in_batch_job"),
+    (["sh", "-c", "echo ready | tee /tmp/x; (sleep inf)"], "sleep_in_batch_job"),
+    (["sh", "-c", "echo starting\nsleep infinity\n"], "sleep_in_batch_job"),
+    (["sh", "-c", "# keep the pod up for debugging\nsleep infinity"], "sleep_in_batch_job"),
+    (["sh", "-c", "python a.py  # prepare\nsleep infinity"], "sleep_in_batch_job"),
+    (["sh", "-c", "sleep \\\n  infinity"], "sleep_in_batch_job"),
+    (["sh", "-c", "FOO=1 sleep 2h"], "sleep_in_batch_job"),
+    (["sh", "-c", "sleep"], "sleep_in_batch_job"),
+    (["sh", "-c", "tail -f /dev/null"], "idle_tail_dev_null"),
+    (["sh", "-c", "while true; do sleep 30; done"], "idle_infinite_loop"),
+    (["bash", "-lc", "while :; do sleep 1; done"], "idle_infinite_loop"),
+    (["sh", "-c", "while true\ndo\n  date\n  sleep 60\ndone"], "idle_infinite_loop"),
+    (["sh", "-c", "until false; do sleep 5; done"], "idle_infinite_loop"),
+    (["sh", "-c", "while sleep 60; do :; done"], "idle_infinite_loop"),
+    (["sh", "-c", "while :; do :; done"], "idle_infinite_loop"),
+    (["bash", "-lc", "sh -c 'sleep infinity'"], "sleep_in_batch_job"),
+    (["sh", "-c", "bash -lc \"sh -c 'tail -f /dev/null'\""], "idle_tail_dev_null"),
 ]
 
 
@@ -128,10 +145,10 @@ def test_idle_placeholder_only_warns_when_the_profile_allows_it(argv, code):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["sleep", "3600"],  # exactly at the default threshold
-        ["sleep", "59m", "60s"],  # sums to exactly the threshold
+        ["sleep", "3599"],  # just under the threshold
+        ["sleep", "59m", "59s"],  # sums to just under the threshold
         ["sleep", "0.5"],
-        ["sleep", "1h"],
+        ["sleep", "59.9m"],
         ["sh", "-c", "python prep.py && sleep 10 && python run.py"],
         ["sh", "-c", "sleep 30 2>/dev/null"],  # a redirection is not a sleep operand
         ["sh", "-c", "sleep 30 >> /tmp/log"],
@@ -152,26 +169,28 @@ def test_idle_placeholder_only_warns_when_the_profile_allows_it(argv, code):
     ids=shlex.join,
 )
 def test_commands_that_are_not_idle_placeholders_pass(argv):
-    assert found(make_job(argv), make_profile()) == {"POLICY_OK": PASS}
+    assert found(make_job(argv), make_profile()) == {}
 
 
 def test_sleep_given_as_command_with_its_duration_in_args():
-    assert found(make_job(["sleep"], ["infinity"]), make_profile()) == {"IDLE_SLEEP_INFINITY": BLOCK}
-    assert found(make_job(["sleep"], ["20"]), make_profile()) == {"POLICY_OK": PASS}
-    assert found(make_job(["sh", "-c"], ["sleep inf"]), make_profile()) == {"IDLE_SLEEP_INFINITY": BLOCK}
+    assert found(make_job(["sleep"], ["infinity"]), make_profile()) == {"sleep_in_batch_job": BLOCK}
+    assert found(make_job(["sleep"], ["20"]), make_profile()) == {}
+    assert found(make_job(["sh", "-c"], ["sleep inf"]), make_profile()) == {"sleep_in_batch_job": BLOCK}
 
 
 def test_args_without_a_command_are_inspected_as_the_command():
     # No command and no namespace hook: the args become the process of an image
     # without an entrypoint.
-    assert found(make_job(args=["sleep", "infinity"]), make_profile()) == {"IDLE_SLEEP_INFINITY": BLOCK}
+    assert found(make_job(args=["sleep", "infinity"]), make_profile()) == {"sleep_in_batch_job": BLOCK}
 
 
 def test_sleep_threshold_comes_from_the_profile():
     job = make_job(["sleep", "2h"])
-    assert found(job, make_profile(sleep_threshold_seconds=3600)) == {"IDLE_SLEEP_LONG": BLOCK}
-    assert found(job, make_profile(sleep_threshold_seconds=7200)) == {"POLICY_OK": PASS}
-    assert found(make_job(["sleep", "1"]), make_profile(sleep_threshold_seconds=0)) == {"IDLE_SLEEP_LONG": BLOCK}
+    assert found(job, make_profile(sleep_duration_threshold_s=3600)) == {"sleep_in_batch_job": BLOCK}
+    assert found(job, make_profile(sleep_duration_threshold_s=7201)) == {}
+    # A sleep of exactly the threshold is idle (the reference's ">=").
+    assert found(job, make_profile(sleep_duration_threshold_s=7200)) == {"sleep_in_batch_job": BLOCK}
+    assert found(make_job(["sleep", "1"]), make_profile(sleep_duration_threshold_s=1)) == {"sleep_in_batch_job": BLOCK}
 
 
 def test_long_sleep_message_names_the_duration_and_threshold():
@@ -182,16 +201,16 @@ def test_long_sleep_message_names_the_duration_and_threshold():
 
 def test_repeated_placeholder_is_reported_once():
     findings = evaluate_policy(make_job(["sh", "-c", "sleep inf; sleep inf"]), make_profile())
-    assert [f.code for f in findings] == ["IDLE_SLEEP_INFINITY"]
+    assert [f.code for f in findings] == ["sleep_in_batch_job"]
 
 
 def test_sleep_with_a_non_literal_duration_warns():
-    assert found(make_job(["sh", "-c", "sleep $DELAY"]), make_profile()) == {"SLEEP_DURATION_UNKNOWN": WARN}
+    assert found(make_job(["sh", "-c", "sleep $DELAY"]), make_profile()) == {"sleep_duration_unknown": WARN}
 
 
 def test_unbalanced_quotes_in_a_shell_script_warn_instead_of_crashing():
     result = found(make_job(["sh", "-c", "echo 'unterminated"]), make_profile())
-    assert result == {"SHELL_SCRIPT_UNPARSEABLE": WARN}
+    assert result == {"shell_script_unparseable": WARN}
 
 
 # --- namespace hooks ------------------------------------------------------------------
@@ -205,25 +224,25 @@ def hooked_profile(default_command, namespace="lab") -> ClusterProfile:
 
 def test_hook_default_command_is_checked_when_the_job_has_no_command():
     profile = hooked_profile(["sleep", "infinity"])
-    assert found(make_job(namespace="lab"), profile) == {"IDLE_SLEEP_INFINITY": BLOCK}
+    assert found(make_job(namespace="lab"), profile) == {"sleep_in_batch_job": BLOCK}
     # The job runs in the profile's namespace when it names none, so the hook applies.
-    assert found(make_job(), profile) == {"IDLE_SLEEP_INFINITY": BLOCK}
+    assert found(make_job(), profile) == {"sleep_in_batch_job": BLOCK}
 
 
 def test_job_args_follow_the_hook_default_command():
     profile = hooked_profile(["sh", "-c"])
-    assert found(make_job(args=["sleep inf"], namespace="lab"), profile) == {"IDLE_SLEEP_INFINITY": BLOCK}
+    assert found(make_job(args=["sleep inf"], namespace="lab"), profile) == {"sleep_in_batch_job": BLOCK}
 
 
 def test_job_command_replaces_the_hook_default_command():
     profile = hooked_profile(["sleep", "infinity"])
-    assert found(make_job(["python", "run.py"], namespace="lab"), profile) == {"POLICY_OK": PASS}
+    assert found(make_job(["python", "run.py"], namespace="lab"), profile) == {}
 
 
 def test_hook_of_another_namespace_does_not_apply():
     profile = hooked_profile(["sleep", "infinity"])
-    assert found(make_job(["python", "run.py"], namespace="other"), profile) == {"POLICY_OK": PASS}
-    assert found(make_job(namespace="other"), profile) == {"POLICY_OK": PASS}
+    assert found(make_job(["python", "run.py"], namespace="other"), profile) == {}
+    assert found(make_job(namespace="other"), profile) == {}
 
 
 # --- GPUs -----------------------------------------------------------------------------
@@ -231,16 +250,16 @@ def test_hook_of_another_namespace_does_not_apply():
 
 def test_gpus_over_the_interactive_limit_warn_or_block():
     job = make_job(["python", "train.py"], resources=gpu_resources(3), image_profile="gpu")
-    assert found(job, make_profile(max_interactive_gpus=2)) == {"GPU_OVER_INTERACTIVE_LIMIT": WARN}
+    assert found(job, make_profile(max_interactive_gpus=2)) == {"interactive_gpu_limit": WARN}
     blocked = evaluate_policy(job, make_profile(max_interactive_gpus=2, block_gpus_over_interactive_limit=True))
-    assert [(f.code, f.level) for f in blocked] == [("GPU_OVER_INTERACTIVE_LIMIT", BLOCK)]
+    assert [(f.code, f.level) for f in blocked] == [("interactive_gpu_limit", BLOCK)]
     assert "3 GPUs" in blocked[0].message and "at most 2" in blocked[0].message
 
 
 def test_gpu_limit_comes_from_the_profile():
     job = make_job(["python", "train.py"], resources=gpu_resources(2), image_profile="gpu")
-    assert found(job, make_profile(max_interactive_gpus=2)) == {"POLICY_OK": PASS}
-    assert found(job, make_profile(max_interactive_gpus=1)) == {"GPU_OVER_INTERACTIVE_LIMIT": WARN}
+    assert found(job, make_profile(max_interactive_gpus=2)) == {}
+    assert found(job, make_profile(max_interactive_gpus=1)) == {"interactive_gpu_limit": WARN}
 
 
 # --- requests and limits --------------------------------------------------------------
@@ -253,9 +272,9 @@ def resources_job(**resources) -> JobSpec:
 def test_request_limit_mismatch_warns_and_the_flag_silences_it():
     job = resources_job(requests_cpu="1", limits_cpu="2")
     findings = evaluate_policy(job, make_profile())
-    assert [(f.code, f.level) for f in findings] == [("REQUEST_LIMIT_MISMATCH", WARN)]
+    assert [(f.code, f.level) for f in findings] == [("request_limit_mismatch", WARN)]
     assert "cpu" in findings[0].message
-    assert found(job, make_profile(warn_request_limit_mismatch=False)) == {"POLICY_OK": PASS}
+    assert found(job, make_profile(warn_request_limit_mismatch=False)) == {}
 
 
 def test_memory_mismatch_is_reported_separately_from_cpu():
@@ -267,33 +286,33 @@ def test_memory_mismatch_is_reported_separately_from_cpu():
 
 def test_equal_quantities_in_different_units_are_not_a_mismatch():
     job = resources_job(requests_cpu="1", limits_cpu="1000m", requests_memory="2Gi", limits_memory="2048Mi")
-    assert found(job, make_profile()) == {"POLICY_OK": PASS}
+    assert found(job, make_profile()) == {}
 
 
 def test_limit_below_request_blocks_even_with_mismatch_warnings_off():
     job = resources_job(requests_memory="4Gi", limits_memory="2Gi")
     for profile in (make_profile(), make_profile(warn_request_limit_mismatch=False)):
-        assert found(job, profile) == {"LIMIT_BELOW_REQUEST": BLOCK}
+        assert found(job, profile) == {"limit_below_request": BLOCK}
 
 
 def test_limit_far_above_request_warns_by_the_profile_ratio():
     job = resources_job(requests_cpu="500m", limits_cpu="4")  # 8x
-    assert found(job, make_profile(max_limit_request_ratio=4)) == {"LIMIT_FAR_ABOVE_REQUEST": WARN}
+    assert found(job, make_profile(max_limit_request_ratio=4)) == {"limit_far_above_request": WARN}
     assert found(job, make_profile(max_limit_request_ratio=4, warn_request_limit_mismatch=False)) == {
-        "LIMIT_FAR_ABOVE_REQUEST": WARN
+        "limit_far_above_request": WARN
     }
     # Under a laxer ratio it is only an ordinary mismatch.
-    assert found(job, make_profile(max_limit_request_ratio=10)) == {"REQUEST_LIMIT_MISMATCH": WARN}
+    assert found(job, make_profile(max_limit_request_ratio=10)) == {"request_limit_mismatch": WARN}
 
 
 def test_limit_exactly_at_the_ratio_is_only_a_mismatch():
     job = resources_job(requests_memory="1Gi", limits_memory="4Gi")
-    assert found(job, make_profile(max_limit_request_ratio=4)) == {"REQUEST_LIMIT_MISMATCH": WARN}
+    assert found(job, make_profile(max_limit_request_ratio=4)) == {"request_limit_mismatch": WARN}
 
 
 def test_profile_default_resources_are_checked_when_the_job_sets_none():
     profile = make_profile(resources=ResourceSpec(requests_cpu="2", limits_cpu="1"))
-    assert found(make_job(["python", "run.py"]), profile) == {"LIMIT_BELOW_REQUEST": BLOCK}
+    assert found(make_job(["python", "run.py"]), profile) == {"limit_below_request": BLOCK}
 
 
 # --- effective_resources --------------------------------------------------------------
@@ -336,12 +355,25 @@ def test_active_deadline_rules_follow_max_runtime():
     def runtime_job(deadline):
         return make_job(["python", "run.py"], active_deadline_seconds=deadline)
 
-    assert found(runtime_job(None), make_profile()) == {"POLICY_OK": PASS}  # no maximum set
+    assert found(runtime_job(None), make_profile()) == {}  # the reference: no deadline passes
+    assert found(runtime_job(1_209_600), make_profile()) == {}  # the default maximum, 14 days
+    assert found(runtime_job(1_209_601), make_profile()) == {"long_runtime": WARN}
     limited = make_profile(max_runtime_seconds=3600)
-    assert found(runtime_job(None), limited) == {"NO_ACTIVE_DEADLINE": WARN}
-    assert found(runtime_job(3600), limited) == {"POLICY_OK": PASS}
-    assert found(runtime_job(7200), limited) == {"DEADLINE_OVER_MAX_RUNTIME": BLOCK}
-    assert found(runtime_job(7200), make_profile(max_runtime_seconds=86400)) == {"POLICY_OK": PASS}
+    assert found(runtime_job(None), limited) == {}
+    assert found(runtime_job(3600), limited) == {}
+    assert found(runtime_job(7200), limited) == {"long_runtime": WARN}
+    assert found(runtime_job(7200), make_profile(max_runtime_seconds=86400)) == {}
+    assert found(runtime_job(10**9), make_profile(max_runtime_seconds=None)) == {}  # no limit
+
+
+def test_a_profile_may_block_long_runtimes_and_ask_for_a_deadline():
+    strict = make_profile(max_runtime_seconds=3600, block_long_runtime=True, warn_missing_deadline=True)
+    [over] = evaluate_policy(make_job(["python", "run.py"], active_deadline_seconds=7200), strict)
+    assert (over.code, over.level) == ("long_runtime", BLOCK)
+    assert "7200" in over.message and "3600" in over.message and "allow_policy_risk" in over.message
+    [missing] = evaluate_policy(make_job(["python", "run.py"]), strict)
+    assert (missing.code, missing.level) == ("no_active_deadline", WARN)
+    assert "set active_deadline_seconds" in missing.message and "3600" in missing.message
 
 
 # --- images ---------------------------------------------------------------------------
@@ -349,23 +381,22 @@ def test_active_deadline_rules_follow_max_runtime():
 
 def test_gpu_job_on_the_cpu_image_warns():
     job = make_job(["python", "train.py"], resources=gpu_resources(1))  # default profile: cpu
-    assert found(job, make_profile()) == {"GPU_JOB_ON_CPU_IMAGE": WARN}
+    assert found(job, make_profile()) == {"gpu_job_on_cpu_image": WARN}
     explicit = make_job(resources=gpu_resources(1), container=ContainerSpec(image=CPU_IMAGE, command=["x"]))
-    assert found(explicit, make_profile()) == {"GPU_JOB_ON_CPU_IMAGE": WARN}
+    assert found(explicit, make_profile()) == {"gpu_job_on_cpu_image": WARN}
     assert found(make_job(["x"], resources=gpu_resources(1), image_profile="gpu"), make_profile()) == {
-        "POLICY_OK": PASS
-    }
+}
 
 
 def test_gpu_image_without_gpus_warns():
     assert found(make_job(["python", "run.py"], image_profile="gpu"), make_profile()) == {
-        "GPU_IMAGE_WITHOUT_GPU": WARN
+        "gpu_image_without_gpu": WARN
     }
 
 
 def test_one_image_for_both_profiles_says_nothing_about_gpus():
     profile = make_profile(images={"cpu": CPU_IMAGE, "gpu": CPU_IMAGE})
-    assert found(make_job(["x"], resources=gpu_resources(1)), profile) == {"POLICY_OK": PASS}
+    assert found(make_job(["x"], resources=gpu_resources(1)), profile) == {}
 
 
 @pytest.mark.parametrize(
@@ -382,20 +413,20 @@ def test_one_image_for_both_profiles_says_nothing_about_gpus():
 def test_unpinned_images_warn(image, ok):
     job = make_job(container=ContainerSpec(image=image, command=["python", "run.py"]))
     result = found(job, make_profile())
-    assert result == ({"POLICY_OK": PASS} if ok else {"IMAGE_TAG_NOT_PINNED": WARN})
+    assert result == ({} if ok else {"image_tag_not_pinned": WARN})
 
 
 def test_unpinned_default_image_warns_too():
     profile = make_profile(images={"cpu": "lab/analysis:latest"})
-    assert found(make_job(["python", "run.py"]), profile) == {"IMAGE_TAG_NOT_PINNED": WARN}
+    assert found(make_job(["python", "run.py"]), profile) == {"image_tag_not_pinned": WARN}
 
 
 def test_missing_image_blocks():
     findings = evaluate_policy(make_job(["python", "run.py"]), make_profile(images={}))
-    assert [(f.code, f.level) for f in findings] == [("IMAGE_MISSING", BLOCK)]
+    assert [(f.code, f.level) for f in findings] == [("image_missing", BLOCK)]
     assert "container.image" in findings[0].message
     only_cpu = make_profile(images={"cpu": CPU_IMAGE})
-    assert found(make_job(["x"], image_profile="gpu"), only_cpu) == {"IMAGE_MISSING": BLOCK}
+    assert found(make_job(["x"], image_profile="gpu"), only_cpu) == {"image_missing": BLOCK}
 
 
 def test_missing_image_message_says_how_to_get_one():
@@ -416,13 +447,13 @@ def test_builtin_cluster_profiles_block_a_job_without_image_with_the_fix(name):
 
     profile = load_profile_from_name(name, env={})
     job = make_job(["python", "run.py"], namespace=profile.namespace)
-    assert found(job, profile)["IMAGE_MISSING"] == BLOCK
+    assert found(job, profile)["image_missing"] == BLOCK
 
 
 def test_a_local_backend_needs_no_image():
     # The local backend runs the command with this machine's interpreter.
     local = ClusterProfile(name="laptop", backend="local", storage_backend="local")
-    assert found(make_job(["python", "run.py"]), local) == {"POLICY_OK": PASS}
+    assert found(make_job(["python", "run.py"]), local) == {}
 
 
 # --- several rules at once, and the summary -------------------------------------------
@@ -437,34 +468,37 @@ def test_all_problems_of_one_job_are_reported_together():
     )
     result = found(job, make_profile(max_runtime_seconds=3600))
     assert result == {
-        "IDLE_SLEEP_INFINITY": BLOCK,
-        "REQUEST_LIMIT_MISMATCH": WARN,
-        "GPU_OVER_INTERACTIVE_LIMIT": WARN,
-        "DEADLINE_OVER_MAX_RUNTIME": BLOCK,
-        "IMAGE_TAG_NOT_PINNED": WARN,
+        "sleep_in_batch_job": BLOCK,
+        "request_limit_mismatch": WARN,
+        "interactive_gpu_limit": WARN,
+        "long_runtime": WARN,
+        "image_tag_not_pinned": WARN,
     }
 
 
-def test_summary_orders_lines_worst_first_and_counts_levels():
+def test_summary_keeps_the_given_order_and_counts_levels():
     findings = [
-        PolicyFinding("IMAGE_TAG_NOT_PINNED", WARN, "image x is untagged; pin it"),
-        PolicyFinding("IDLE_SLEEP_INFINITY", BLOCK, "command runs 'sleep infinity'; run the analysis"),
-        PolicyFinding("REQUEST_LIMIT_MISMATCH", WARN, "cpu differ; set equal"),
+        PolicyFinding("image_tag_not_pinned", WARN, "image x is untagged; pin it"),
+        PolicyFinding("sleep_in_batch_job", BLOCK, "command runs 'sleep infinity'; run the analysis"),
+        PolicyFinding("request_limit_mismatch", WARN, "cpu differ; set equal"),
     ]
     summary = summarize_preflight(findings)
     assert summary.level == BLOCK and summary.blocked
     assert summary.counts == {"PASS": 0, "WARN": 2, "BLOCK": 1}
     assert summary.lines == [
-        "BLOCK IDLE_SLEEP_INFINITY: command runs 'sleep infinity'; run the analysis",
-        "WARN IMAGE_TAG_NOT_PINNED: image x is untagged; pin it",
-        "WARN REQUEST_LIMIT_MISMATCH: cpu differ; set equal",
+        "[WARN] image_tag_not_pinned: image x is untagged; pin it",
+        "[BLOCK] sleep_in_batch_job: command runs 'sleep infinity'; run the analysis",
+        "[WARN] request_limit_mismatch: cpu differ; set equal",
     ]
+    level, text = summary
+    assert (level, text.splitlines()) == (BLOCK, summary.lines) and summary.text == text
+    assert summary.findings == findings
     as_dict = json.loads(json.dumps(summary.to_dict()))
     assert as_dict["level"] == "BLOCK" and as_dict["blocked"] is True
     assert as_dict["counts"] == {"PASS": 0, "WARN": 2, "BLOCK": 1}
     assert as_dict["lines"] == summary.lines
     assert as_dict["findings"][0] == {
-        "code": "IDLE_SLEEP_INFINITY", "level": "BLOCK", "message": "command runs 'sleep infinity'; run the analysis"
+        "code": "image_tag_not_pinned", "level": "WARN", "message": "image x is untagged; pin it"
     }
 
 
@@ -477,8 +511,8 @@ def test_summary_of_warnings_only_is_not_blocked():
 def test_summary_of_a_clean_job():
     summary = summarize_preflight(evaluate_policy(make_job(["python", "run.py"]), make_profile()))
     assert summary.level == PASS and not summary.blocked
-    assert summary.counts == {"PASS": 1, "WARN": 0, "BLOCK": 0}
-    assert summary.lines[0].startswith("PASS POLICY_OK: ")
+    assert summary.counts == {"PASS": 0, "WARN": 0, "BLOCK": 0}
+    assert summary.lines == [] and summary.text == ""
 
 
 def test_summary_of_no_findings_is_pass():
@@ -487,14 +521,15 @@ def test_summary_of_no_findings_is_pass():
 
 
 def test_finding_is_frozen_and_validated():
-    finding = PolicyFinding("IMAGE_MISSING", BLOCK, "no image;\nset one")
+    finding = PolicyFinding("image_missing", BLOCK, "no image;\nset one")
     assert finding.message == "no image; set one"  # one CLI line, always
     with pytest.raises(dataclasses.FrozenInstanceError):
         finding.level = WARN  # type: ignore[misc]
     with pytest.raises(ValueError, match="level"):
-        PolicyFinding("IMAGE_MISSING", "ERROR", "x")
-    with pytest.raises(ValueError, match="UPPER_SNAKE"):
-        PolicyFinding("image-missing", BLOCK, "x")
+        PolicyFinding("image_missing", "ERROR", "x")
+    for bad in ("image-missing", "IMAGE_MISSING", "_x", "x__y", ""):
+        with pytest.raises(ValueError, match="lower_snake_case"):
+            PolicyFinding(bad, BLOCK, "x")
 
 
 def test_every_message_is_one_line_with_a_fix():
@@ -502,7 +537,8 @@ def test_every_message_is_one_line_with_a_fix():
         ["sh", "-c", "python a.py\nsleep infinity\n"],
         resources=ResourceSpec(requests_memory="4Gi", limits_memory="2Gi", requests_gpu=1, limits_gpu=1),
     )
-    findings = evaluate_policy(job, make_profile(max_runtime_seconds=60, max_interactive_gpus=0))
+    findings = evaluate_policy(job, make_profile(max_runtime_seconds=60, max_interactive_gpus=0,
+                                                 warn_missing_deadline=True))
     assert len(findings) == 5
     for finding in findings:
         assert "\n" not in finding.message
@@ -520,15 +556,15 @@ operand = st.tuples(
 
 
 @settings(max_examples=150, deadline=None)
-@given(operands=st.lists(operand, min_size=1, max_size=4), threshold=st.integers(min_value=0, max_value=200_000))
+@given(operands=st.lists(operand, min_size=1, max_size=4), threshold=st.integers(min_value=1, max_value=200_000))
 def test_sleep_duration_is_the_gnu_sum_of_its_operands(operands, threshold):
     args, total = [], Fraction(0)
     for whole, fraction, unit in operands:
         number = f"{whole}.{fraction}" if fraction is not None else str(whole)
         args.append(number + unit)
         total += Fraction(number) * UNIT_SECONDS[unit]
-    profile = make_profile(sleep_threshold_seconds=threshold)
-    expected = {"IDLE_SLEEP_LONG": BLOCK} if total > threshold else {"POLICY_OK": PASS}
+    profile = make_profile(sleep_duration_threshold_s=threshold)
+    expected = {"sleep_in_batch_job": BLOCK} if total >= threshold else {}
     argv = ["sleep", *args]
     assert found(make_job(argv), profile) == expected
     # The same sleep inside a shell string gets the same verdict.
@@ -543,12 +579,12 @@ def test_text_that_is_only_echoed_never_counts_as_idle(text):
     for argv in (["echo", text], ["sh", "-c", "echo " + shlex.quote(text)],
                  ["bash", "-lc", "printf '%s\\n' " + shlex.quote(text) + " && python run.py"]):
         codes = set(found(make_job(argv), make_profile()))
-        assert not {c for c in codes if c.startswith("IDLE_")}, argv
+        assert not codes & {"sleep_in_batch_job", "idle_tail_dev_null", "idle_infinite_loop"}, argv
 
 
 finding_strategy = st.builds(
     PolicyFinding,
-    code=st.sampled_from(["POLICY_OK", "IDLE_SLEEP_BARE", "IMAGE_MISSING", "NO_ACTIVE_DEADLINE"]),
+    code=st.sampled_from(["long_runtime", "sleep_in_batch_job", "image_missing", "no_active_deadline"]),
     level=st.sampled_from([PASS, WARN, BLOCK]),
     message=st.text(alphabet="abc ;:'", min_size=1, max_size=20),
 )
@@ -561,5 +597,5 @@ def test_summary_level_is_the_worst_finding(findings):
     assert summary.level == max((f.level for f in findings), key=rank.__getitem__, default=PASS)
     assert summary.blocked == any(f.level == BLOCK for f in findings)
     assert sum(summary.counts.values()) == len(summary.lines) == len(findings)
-    levels = [line.split(" ", 1)[0] for line in summary.lines]
-    assert levels == sorted(levels, key=rank.__getitem__, reverse=True)
+    assert summary.lines == [f"[{f.level}] {f.code}: {f.message}" for f in findings]  # the given order
+    assert tuple(summary) == (summary.level, "\n".join(summary.lines))

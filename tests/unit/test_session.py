@@ -119,7 +119,7 @@ def test_large_inputs_are_blobs_and_never_uploaded_twice(session, store, script,
 
 def test_policy_block_stops_before_any_upload(session, store, backend, script) -> None:
     spec = {"container": {"command": ["sh", "-c", "sleep infinity"]}}
-    with pytest.raises(PolicyBlockedError, match="IDLE_SLEEP_INFINITY") as info:
+    with pytest.raises(PolicyBlockedError, match="sleep_in_batch_job") as info:
         session.submit_workspace_job(workspace={}, script=str(script), job_spec=spec)
     assert "allow_policy_risk" in str(info.value)
     assert store.uploads == [] and backend.applied == []

@@ -20,14 +20,16 @@ def as_job_spec(job_spec: Any) -> JobSpec:
     return job_spec if isinstance(job_spec, JobSpec) else validate_job_spec(job_spec)
 
 
-def check_policy(job_spec: JobSpec, profile: ClusterProfile, extra_findings: Iterable[Any] = ()) -> PreflightSummary:
+def check_policy(job_spec: JobSpec, profile: ClusterProfile, extra_findings: Iterable[Any] = (), *,
+                 include_passes: bool = False) -> PreflightSummary:
     """The policy findings for ``job_spec`` on ``profile`` (plus ``extra_findings``: a
-    batch's own).
+    batch's own); ``include_passes``: a PASS finding for each check that found nothing.
 
     The image is resolved first: a missing or unknown image is a configuration error
     with a precise fix, better said as such than as the policy's missing-image block."""
     resolve_image(job_spec, profile)
-    return summarize_preflight(evaluate_policy(job_spec, profile) + list(extra_findings))
+    findings = evaluate_policy(job_spec, profile, include_passes=include_passes)
+    return summarize_preflight(findings + list(extra_findings))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from .models import ClusterProfile, JobSpec
 from .policy import BLOCK, PASS, PolicyFinding
 from .quantity import parse_quantity
 
-BATCH_RESOURCES = "BATCH_RESOURCES"
-BATCH_PODS_NEED_EQUAL_REQUESTS = "BATCH_PODS_NEED_EQUAL_REQUESTS"
+BATCH_RESOURCES = "batch_resources"
+BATCH_PODS_NEED_EQUAL_REQUESTS = "batch_pods_need_equal_requests"
 
 _GI = Decimal(1024 ** 3)
 

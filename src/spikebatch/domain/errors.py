@@ -5,6 +5,11 @@ actionable line: what went wrong, naming the field / URI / resource, and the lik
 The CLI prints that line and maps the class to an exit code (see ``exit_code``).
 Messages never contain credential values; adapters build them from names, never from
 the secrets themselves.
+
+Each class also derives from the built-in exception spikelab.batch_jobs raises in the
+same situation, so code ported from it keeps catching them: bad configuration, input
+and manifests are ``ValueError``; a missing file or object is ``FileNotFoundError``; a
+policy block and an unreachable (or disabled) backend are ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ class SpikebatchError(Exception):
 
 
 # --- configuration and input (exit 2) -------------------------------------------------
-class ConfigError(SpikebatchError):
+class ConfigError(SpikebatchError, ValueError):
     """A profile, job config or argument is malformed or names something unknown."""
+
+
+class InputFileNotFoundError(ConfigError, FileNotFoundError):
+    """A local file or folder the user named (a script, a recording, a workspace, a
+    job config) does not exist: bad input (exit 2), and a ``FileNotFoundError`` as the
+    reference raises for it."""
 
 
 class JobSpecValidationError(ConfigError):
@@ -42,7 +53,7 @@ class ProfileNotFoundError(ConfigError):
     """A profile name matched no built-in or user profile."""
 
 
-class PolicyBlockedError(SpikebatchError):
+class PolicyBlockedError(SpikebatchError, RuntimeError):
     """Policy preflight returned BLOCK findings and allow_policy_risk was not set."""
 
     def __init__(self, findings: list) -> None:
@@ -68,7 +79,7 @@ class InvalidURIError(StorageError, ConfigError):
     exit_code = 2
 
 
-class ObjectNotFoundError(StorageError):
+class ObjectNotFoundError(StorageError, FileNotFoundError):
     """The object (or output prefix) does not exist."""
 
     exit_code = 2
@@ -106,7 +117,7 @@ class BackendError(SpikebatchError):
     exit_code = 3
 
 
-class BackendUnavailableError(BackendError):
+class BackendUnavailableError(BackendError, RuntimeError):
     """The API server (or kubectl, or the local state folder) cannot be reached."""
 
 
@@ -134,7 +145,7 @@ class JobConflictError(BackendError):
     exit_code = 2
 
 
-class InvalidManifestError(BackendError):
+class InvalidManifestError(BackendError, ValueError):
     """The API server (or local validation) rejected the manifest (HTTP 422)."""
 
     exit_code = 2
@@ -151,7 +162,7 @@ class JobTooLargeError(InvalidManifestError, ConfigError):
     exit_code = 2
 
 
-class NamespaceMismatchError(BackendError):
+class NamespaceMismatchError(BackendError, ValueError):
     """A manifest targets a namespace other than the backend's."""
 
     exit_code = 2

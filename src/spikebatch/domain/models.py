@@ -278,24 +278,39 @@ class NamespaceHookSpec(_Model):
 
 
 class PolicyConfig(_Model):
-    """Configurable thresholds for the cluster policy engine."""
+    """Configurable thresholds for the cluster policy engine.
 
+    The first five fields are spikelab.batch_jobs' own, with its defaults; the rest are
+    spikebatch's extra checks, off or lenient by default."""
+
+    max_interactive_gpus: int = Field(default=2, ge=0)
+    #: An activeDeadlineSeconds above this WARNs (BLOCKs with ``block_long_runtime``).
+    #: None: no limit. Default 1,209,600 s (14 days).
+    max_runtime_seconds: Optional[int] = Field(default=1_209_600, gt=0)
     block_sleep_infinity: bool = True
     warn_request_limit_mismatch: bool = True
-    #: GPUs above this are over the cluster's interactive allowance.
-    max_interactive_gpus: int = Field(default=2, ge=0)
+    #: A literal ``sleep N`` with N at least this many seconds is an idle placeholder.
+    sleep_duration_threshold_s: int = Field(default=86_400, ge=1)
     #: When true, GPUs over the interactive limit BLOCK; otherwise they WARN.
     block_gpus_over_interactive_limit: bool = False
-    #: An activeDeadlineSeconds above this BLOCKs; a job with none WARNs. None: no limit.
-    max_runtime_seconds: Optional[int] = Field(default=None, gt=0)
-    #: A ``sleep`` longer than this (seconds) counts as an idle placeholder.
-    sleep_threshold_seconds: int = Field(default=3600, ge=0)
+    #: When true, a deadline over ``max_runtime_seconds`` BLOCKs instead of WARNing.
+    block_long_runtime: bool = False
+    #: When true, a job without active_deadline_seconds WARNs (``no_active_deadline``).
+    warn_missing_deadline: bool = False
     #: A limit more than this many times its request WARNs (cpu and memory).
     max_limit_request_ratio: float = Field(default=4.0, ge=1.0)
     #: A batch running more pods at once than this must request exactly its limits
     #: (NRP's rule for large batches); more pods with requests below limits BLOCK.
     #: None: no such rule.
     max_pods_with_unequal_requests: Optional[int] = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "sleep_threshold_seconds" in data:
+            raise ValueError("sleep_threshold_seconds was renamed sleep_duration_threshold_s (a sleep of at "
+                             "least that many seconds is idle); rename the key in the profile's policy block")
+        return data
 
 
 def _coerce_labels(value: Any) -> Any:

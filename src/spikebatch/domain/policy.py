@@ -1,288 +1,178 @@
 """Cluster policy preflight checks for job specs.
 
 Thresholds are read from the active ClusterProfile (``profile.policy``) so that
-different clusters can enforce different rules. Every finding is PASS, WARN or BLOCK;
-the session refuses a BLOCK unless the user passes allow_policy_risk. This module is
-pure: it inspects the spec and the profile and never runs or reads anything.
+different clusters can enforce different rules. Every finding is PASS, WARN or BLOCK
+with a lower-case snake code; the session refuses a BLOCK unless the user passes
+allow_policy_risk. The four checks of spikelab.batch_jobs keep its codes
+(``interactive_gpu_limit``, ``sleep_in_batch_job``, ``request_limit_mismatch``,
+``long_runtime``) and its levels; spikebatch's extra checks have codes of their own in
+the same style. This module is pure: it inspects the spec and the profile and never
+runs or reads anything.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
-import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Literal, Optional, Tuple
 
+from . import idle_commands as idle
 from .effective import effective_argv, effective_env, effective_image, effective_resources, image_build_hint
 from .models import ClusterProfile, JobSpec, ResourceSpec
 from .quantity import parse_quantity
 from .redaction import credential_shape, is_sensitive_key
 
+Level = Literal["PASS", "WARN", "BLOCK"]
 PASS, WARN, BLOCK = "PASS", "WARN", "BLOCK"
 LEVELS = (PASS, WARN, BLOCK)
 _SEVERITY = {PASS: 0, WARN: 1, BLOCK: 2}
 
-# Finding codes.
-POLICY_OK = "POLICY_OK"
-IDLE_SLEEP_INFINITY = "IDLE_SLEEP_INFINITY"
-IDLE_SLEEP_BARE = "IDLE_SLEEP_BARE"
-IDLE_SLEEP_LONG = "IDLE_SLEEP_LONG"
-IDLE_TAIL_DEV_NULL = "IDLE_TAIL_DEV_NULL"
-IDLE_INFINITE_LOOP = "IDLE_INFINITE_LOOP"
-SLEEP_DURATION_UNKNOWN = "SLEEP_DURATION_UNKNOWN"
-SHELL_SCRIPT_UNPARSEABLE = "SHELL_SCRIPT_UNPARSEABLE"
-GPU_OVER_INTERACTIVE_LIMIT = "GPU_OVER_INTERACTIVE_LIMIT"
-REQUEST_LIMIT_MISMATCH = "REQUEST_LIMIT_MISMATCH"
-LIMIT_FAR_ABOVE_REQUEST = "LIMIT_FAR_ABOVE_REQUEST"
-LIMIT_BELOW_REQUEST = "LIMIT_BELOW_REQUEST"
-DEADLINE_OVER_MAX_RUNTIME = "DEADLINE_OVER_MAX_RUNTIME"
-NO_ACTIVE_DEADLINE = "NO_ACTIVE_DEADLINE"
-GPU_JOB_ON_CPU_IMAGE = "GPU_JOB_ON_CPU_IMAGE"
-GPU_IMAGE_WITHOUT_GPU = "GPU_IMAGE_WITHOUT_GPU"
-IMAGE_TAG_NOT_PINNED = "IMAGE_TAG_NOT_PINNED"
-IMAGE_MISSING = "IMAGE_MISSING"
-PLAIN_SECRET_ENV = "PLAIN_SECRET_ENV"
+# The reference's checks, with its codes.
+INTERACTIVE_GPU_LIMIT = "interactive_gpu_limit"
+SLEEP_IN_BATCH_JOB = "sleep_in_batch_job"
+REQUEST_LIMIT_MISMATCH = "request_limit_mismatch"
+LONG_RUNTIME = "long_runtime"
+REFERENCE_CHECKS = (INTERACTIVE_GPU_LIMIT, SLEEP_IN_BATCH_JOB, REQUEST_LIMIT_MISMATCH, LONG_RUNTIME)
+# spikebatch's own.
+IDLE_TAIL_DEV_NULL = "idle_tail_dev_null"
+IDLE_INFINITE_LOOP = "idle_infinite_loop"
+SLEEP_DURATION_UNKNOWN = "sleep_duration_unknown"
+SHELL_SCRIPT_UNPARSEABLE = "shell_script_unparseable"
+LIMIT_FAR_ABOVE_REQUEST = "limit_far_above_request"
+LIMIT_BELOW_REQUEST = "limit_below_request"
+NO_ACTIVE_DEADLINE = "no_active_deadline"
+GPU_JOB_ON_CPU_IMAGE = "gpu_job_on_cpu_image"
+GPU_IMAGE_WITHOUT_GPU = "gpu_image_without_gpu"
+IMAGE_TAG_NOT_PINNED = "image_tag_not_pinned"
+IMAGE_MISSING = "image_missing"
+PLAIN_SECRET_ENV = "plain_secret_env"
 
-_CODE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
+_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _RISK = "or pass allow_policy_risk"
 
 
 @dataclass(frozen=True)
 class PolicyFinding:
-    """One preflight result: a stable UPPER_SNAKE code, a level and a one-line message."""
+    """One preflight result: a stable lower_snake code, a level and a one-line message
+    (``PolicyFinding(code, level, message)``, as spikelab.batch_jobs)."""
 
     code: str
-    level: str
+    level: Level
     message: str
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"policy level {self.level!r} must be one of {', '.join(LEVELS)}")
-        if not _CODE.match(self.code):
-            raise ValueError(f"policy code {self.code!r} must be UPPER_SNAKE_CASE")
+        if not isinstance(self.code, str) or not _CODE.match(self.code):
+            raise ValueError(f"policy code {self.code!r} must be lower_snake_case, e.g. 'sleep_in_batch_job'")
         # Findings end up on one CLI line each; a script's newlines must not split them.
         object.__setattr__(self, "message", " ".join(str(self.message).split()))
 
+    @property
+    def line(self) -> str:
+        """``[LEVEL] code: message``, the form every output of findings uses."""
+        return f"[{self.level}] {self.code}: {self.message}"
 
-@dataclass(frozen=True)
-class PreflightSummary:
-    """The verdict over a list of findings, for the CLI and for SubmitResult metadata."""
 
-    level: str
-    blocked: bool
-    counts: Dict[str, int]
-    lines: List[str]
-    findings: List[PolicyFinding] = field(default_factory=list)
+class PreflightSummary(Tuple[str, str]):
+    """The verdict over a list of findings: a ``(level, text)`` pair as
+    spikelab.batch_jobs' ``summarize_preflight`` returns (``level, text = summary``),
+    which also carries ``.level``, ``.text``, ``.blocked``, ``.counts``, ``.lines``,
+    ``.findings`` and ``.to_dict()`` for the CLI and SubmitResult metadata."""
+
+    def __new__(cls, findings: Iterable[PolicyFinding] = ()) -> "PreflightSummary":
+        kept = tuple(findings)
+        worst = max((f.level for f in kept), key=_SEVERITY.__getitem__, default=PASS)
+        self = super().__new__(cls, (worst, "\n".join(f.line for f in kept)))
+        self._findings = kept
+        return self
+
+    def __getnewargs__(self) -> Tuple[Tuple[PolicyFinding, ...]]:  # copy and pickle
+        return (self._findings,)
+
+    @property
+    def level(self) -> str:
+        """The worst level: BLOCK, else WARN, else PASS (also for no findings)."""
+        return self[0]
+
+    @property
+    def text(self) -> str:
+        """One ``[LEVEL] code: message`` line per finding, in the given order ("" for none)."""
+        return self[1]
+
+    @property
+    def blocked(self) -> bool:
+        return self[0] == BLOCK
+
+    @property
+    def findings(self) -> List[PolicyFinding]:
+        return list(self._findings)
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        return {level: sum(1 for f in self._findings if f.level == level) for level in LEVELS}
+
+    @property
+    def lines(self) -> List[str]:
+        return [f.line for f in self._findings]
 
     def to_dict(self) -> Dict[str, object]:
         return {
             "level": self.level,
             "blocked": self.blocked,
-            "counts": dict(self.counts),
-            "lines": list(self.lines),
-            "findings": [
-                {"code": f.code, "level": f.level, "message": f.message} for f in self.findings
-            ],
+            "counts": self.counts,
+            "lines": self.lines,
+            "findings": [{"code": f.code, "level": f.level, "message": f.message} for f in self._findings],
         }
 
-
-def summarize_preflight(findings: Sequence[PolicyFinding]) -> PreflightSummary:
-    """Worst level, BLOCK flag, per-level counts and 'LEVEL CODE: message' lines, worst first."""
-    ordered = sorted(findings, key=lambda f: -_SEVERITY[f.level])  # stable within a level
-    counts = {level: sum(1 for f in findings if f.level == level) for level in LEVELS}
-    worst = ordered[0].level if ordered else PASS
-    return PreflightSummary(
-        level=worst,
-        blocked=worst == BLOCK,
-        counts=counts,
-        lines=[f"{f.level} {f.code}: {f.message}" for f in ordered],
-        findings=list(ordered),
-    )
+    def __repr__(self) -> str:
+        return f"PreflightSummary(level={self.level!r}, findings={list(self._findings)!r})"
 
 
-# --- idle placeholder detection -------------------------------------------------------
-
-_SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh"}
-# Words that run the rest of the line as the real command.
-_WRAPPERS = {"exec", "nohup", "command", "builtin", "time", "busybox", "do", "then",
-             "else", "elif", "if", "{", "}", "!"}
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_OPERATOR_CHARS = ";&|()<>\n"
-# GNU sleep: a number (decimals, exponent, inf/infinity) with an optional s/m/h/d unit.
-_DURATION = re.compile(
-    r"^(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:inf(?:inity)?))(?P<unit>[smhd]?)$"
-)
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_NOOPS = {":", "true"}
-_MAX_NESTING = 8
-
-_Hit = Tuple[str, str]  # (code, description) of one idle pattern found in a command
+def summarize_preflight(findings: Iterable[PolicyFinding]) -> PreflightSummary:
+    """The worst level and one ``[LEVEL] code: message`` line per finding, in the given
+    order: unpacks as ``(level, text)``; ``("PASS", "")`` for no findings."""
+    return PreflightSummary(findings)
 
 
-def _show(argv: Sequence[str]) -> str:
-    text = " ".join(" ".join(argv).split())
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _fmt_seconds(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value == value.to_integral_value() else f"{value:f}"
-
-
-def _sleep_seconds(args: Sequence[str]) -> Optional[Decimal]:
-    """Total GNU sleep duration in seconds (sums its operands), or None if not literal."""
-    total = Decimal(0)
-    for arg in args:
-        if arg == "--":
-            continue
-        match = _DURATION.match(arg)
-        if not match:
-            return None
-        total += Decimal(match.group("num")) * _UNIT_SECONDS[match.group("unit")]
-    return total
-
-
-def _strip_wrappers(argv: List[str]) -> List[str]:
-    while argv:
-        head = posixpath.basename(argv[0])
-        if head in _WRAPPERS or _ASSIGNMENT.match(argv[0]):
-            argv = argv[1:]
-        elif head == "env":
-            argv = argv[1:]
-            while argv and (argv[0].startswith("-") or _ASSIGNMENT.match(argv[0])):
-                takes_value = argv[0] in ("-u", "--unset", "-C", "--chdir")
-                argv = argv[2:] if takes_value else argv[1:]
-        else:
-            return argv
-    return argv
-
-
-def _shell_script(args: Sequence[str]) -> Optional[str]:
-    """The script of `sh -c SCRIPT` (also -lc, -ec, -o pipefail -c ...), else None."""
-    in_c_mode, rest = False, list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg in ("-o", "+o"):
-            rest = rest[1:]  # its option name
-        elif arg.startswith(("-", "+")) and not arg.startswith("--"):
-            in_c_mode = in_c_mode or "c" in arg[1:]
-        elif not arg.startswith("--"):
-            return arg if in_c_mode else None  # no -c: a script file we cannot read
-    return None
-
-
-def _shell_segments(script: str) -> List[List[str]]:
-    """Split a shell script into simple commands on ; && || | & ( ) and newlines.
-
-    Raises ValueError (from shlex) on unbalanced quotes.
-    """
-    # Line continuations join lines; an fd number glued to a redirection ("2>") is not
-    # an operand; newlines are doubled because shlex swallows the one ending a comment.
-    text = script.replace("\\\n", " ")
-    text = re.sub(r"(^|[\s;&|()])\d+(?=[<>])", r"\1", text)
-    text = text.replace("\n", "\n\n")
-    lexer = shlex.shlex(text, posix=True, punctuation_chars=_OPERATOR_CHARS)
-    lexer.whitespace = " \t\r"
-    lexer.whitespace_split = True
-    tokens = iter(lexer)
-    segments: List[List[str]] = [[]]
-    for token in tokens:
-        if not (token and set(token) <= set(_OPERATOR_CHARS)):
-            segments[-1].append(token)
-        elif "<" in token or ">" in token:
-            next(tokens, None)  # a redirection's target is not an argument
-        else:
-            segments.append([])
-    return [segment for segment in segments if segment]
-
-
-def _loop_hits(segments: List[List[str]]) -> List[_Hit]:
-    """`while true` / `while :` / `until false` / `while sleep N` loops that idle forever."""
-    hits: List[_Hit] = []
-    for start, segment in enumerate(segments):
-        segment = _strip_wrappers(segment)
-        if not segment:
-            continue
-        head, cond = segment[0], _strip_wrappers(segment[1:])
-        forever = (head == "while" and cond and (cond[0] in _NOOPS or cond[0] == "sleep")) or (
-            head == "until" and cond[:1] == ["false"]
-        )
-        if not forever:
-            continue
-        depth, body = 1, []
-        for inner in map(_strip_wrappers, segments[start + 1:]):
-            if inner[:1] and inner[0] in ("while", "until", "for", "select"):
-                depth += 1
-            elif inner[:1] == ["done"]:
-                depth -= 1
-                if depth == 0:
-                    break
-            body.append(inner)
-        names = {posixpath.basename(cmd[0]) for cmd in body if cmd}
-        if cond[0] == "sleep" or "sleep" in names or names <= _NOOPS:
-            hits.append((IDLE_INFINITE_LOOP, f"loops forever ('{_show(segment)} ...')"))
-    return hits
-
-
-def _idle_hits(argv: List[str], threshold: int, depth: int = 0) -> List[_Hit]:
-    argv = _strip_wrappers(list(argv))
-    if not argv or depth > _MAX_NESTING:
-        return []
-    name, args = posixpath.basename(argv[0]), argv[1:]
-    shown = _show(argv)
-    if name == "sleep":
-        if not [a for a in args if a != "--"]:
-            return [(IDLE_SLEEP_BARE, f"runs a bare 'sleep' ('{shown}')")]
-        seconds = _sleep_seconds(args)
-        if seconds is None:
-            return [(SLEEP_DURATION_UNKNOWN, f"runs '{shown}' whose duration is not a literal")]
-        if seconds.is_infinite():
-            return [(IDLE_SLEEP_INFINITY, f"runs '{shown}'")]
-        if seconds > threshold:
-            return [(IDLE_SLEEP_LONG, f"runs '{shown}' ({_fmt_seconds(seconds)} s, over the "
-                                      f"{threshold} s idle threshold)")]
-        return []
-    if name == "tail" and "/dev/null" in args:
-        follows = any(a.startswith("--follow") or
-                      (a.startswith("-") and not a.startswith("--") and set(a[1:]) & {"f", "F"})
-                      for a in args)
-        return [(IDLE_TAIL_DEV_NULL, f"runs '{shown}'")] if follows else []
-    if name in _SHELLS:
-        script = _shell_script(args)
-        if script is None:
-            return []
-        try:
-            segments = _shell_segments(script)
-        except ValueError as exc:  # shlex: unbalanced quotes
-            return [(SHELL_SCRIPT_UNPARSEABLE, f"{name} -c script cannot be parsed ({exc})")]
-        hits = _loop_hits(segments)
-        for segment in segments:
-            hits.extend(_idle_hits(segment, threshold, depth + 1))
-        return hits
-    return []
+# --- idle placeholders ----------------------------------------------------------------
 
 
 def _idle_findings(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFinding]:
     policy = profile.policy
     level = BLOCK if policy.block_sleep_infinity else WARN
+    codes = {idle.TAIL_DEV_NULL: IDLE_TAIL_DEV_NULL, idle.INFINITE_LOOP: IDLE_INFINITE_LOOP}
     findings: List[PolicyFinding] = []
-    for code, detail in _idle_hits(effective_argv(job_spec, profile), policy.sleep_threshold_seconds):
-        if code == SLEEP_DURATION_UNKNOWN:
-            findings.append(PolicyFinding(code, WARN, f"command {detail}; the policy cannot "
+    for kind, detail in idle.idle_hits(effective_argv(job_spec, profile), policy.sleep_duration_threshold_s):
+        if kind == idle.SLEEP_UNKNOWN:
+            findings.append(PolicyFinding(SLEEP_DURATION_UNKNOWN, WARN, f"command {detail}; the policy cannot "
                                           "check it for an idle placeholder; use a literal duration"))
-        elif code == SHELL_SCRIPT_UNPARSEABLE:
-            findings.append(PolicyFinding(code, WARN, f"the {detail}; the shell will likely "
+        elif kind == idle.UNPARSEABLE:
+            findings.append(PolicyFinding(SHELL_SCRIPT_UNPARSEABLE, WARN, f"the {detail}; the shell will likely "
                                           "reject it too; fix the quoting"))
         else:
-            override = f", {_RISK}" if level == BLOCK else ""
-            findings.append(PolicyFinding(code, level, f"command {detail}, an idle placeholder "
-                                          "that holds cluster resources without doing work; run the "
-                                          f"analysis command itself{override}"))
+            fix = f", {_RISK}" if level == BLOCK else ""
+            if level == WARN:
+                fix += " (block_sleep_infinity is off in this profile: the job may run)"
+            code = SLEEP_IN_BATCH_JOB if kind in idle.SLEEPS else codes[kind]
+            findings.append(PolicyFinding(code, level, f"command {detail}, an idle placeholder that holds "
+                                          f"cluster resources without doing work; run the analysis command itself{fix}"))
     return findings
 
 
 # --- resources, runtime, images -------------------------------------------------------
+
+
+def _gpu_findings(resources: ResourceSpec, profile: ClusterProfile) -> List[PolicyFinding]:
+    policy, gpus = profile.policy, resources.gpus
+    if gpus <= policy.max_interactive_gpus:
+        return []
+    level = BLOCK if policy.block_gpus_over_interactive_limit else WARN
+    return [PolicyFinding(INTERACTIVE_GPU_LIMIT, level, (
+        f"job requests {gpus} GPUs, over this cluster's interactive limit of "
+        f"{policy.max_interactive_gpus}; request at most {policy.max_interactive_gpus}"
+        + (f", {_RISK}" if level == BLOCK else "")))]
 
 
 def _resource_findings(resources: ResourceSpec, profile: ClusterProfile) -> List[PolicyFinding]:
@@ -306,30 +196,25 @@ def _resource_findings(resources: ResourceSpec, profile: ClusterProfile) -> List
             findings.append(PolicyFinding(REQUEST_LIMIT_MISMATCH, WARN, (
                 f"{pair} differ, so the pod is not Guaranteed QoS and may be throttled or "
                 f"evicted; set requests_{kind} equal to limits_{kind}")))
-    gpus = resources.gpus
-    if gpus > policy.max_interactive_gpus:
-        level = BLOCK if policy.block_gpus_over_interactive_limit else WARN
-        findings.append(PolicyFinding(GPU_OVER_INTERACTIVE_LIMIT, level, (
-            f"job requests {gpus} GPUs, over this cluster's limit of "
-            f"{policy.max_interactive_gpus}; request at most {policy.max_interactive_gpus}"
-            + (f", {_RISK}" if level == BLOCK else ""))))
     return findings
 
 
 def _runtime_findings(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFinding]:
-    limit = profile.policy.max_runtime_seconds
-    deadline = job_spec.active_deadline_seconds
-    if limit is None:
-        return []
-    if deadline is None:
+    policy = profile.policy
+    limit, deadline = policy.max_runtime_seconds, job_spec.active_deadline_seconds
+    if not deadline:
+        if not policy.warn_missing_deadline:
+            return []
+        allowed = f" (this cluster allows at most {limit})" if limit is not None else ""
         return [PolicyFinding(NO_ACTIVE_DEADLINE, WARN, (
             f"job has no active_deadline_seconds, so a hung job runs until someone deletes it; "
-            f"set active_deadline_seconds (this cluster allows at most {limit})"))]
-    if deadline > limit:
-        return [PolicyFinding(DEADLINE_OVER_MAX_RUNTIME, BLOCK, (
-            f"active_deadline_seconds {deadline} is over this cluster's maximum runtime of "
-            f"{limit} s; lower it to {limit} or less, {_RISK}"))]
-    return []
+            f"set active_deadline_seconds{allowed}"))]
+    if limit is None or deadline <= limit:
+        return []
+    level = BLOCK if policy.block_long_runtime else WARN
+    return [PolicyFinding(LONG_RUNTIME, level, (
+        f"active_deadline_seconds {deadline} is over this cluster's maximum runtime of "
+        f"{limit} s; lower it to {limit} or less" + (f", {_RISK}" if level == BLOCK else "")))]
 
 
 def _image_tag(image: str) -> Optional[str]:
@@ -397,17 +282,44 @@ def _secret_env_findings(job_spec: JobSpec, profile: ClusterProfile) -> List[Pol
     return findings
 
 
-def evaluate_policy(job_spec: JobSpec, profile: ClusterProfile) -> List[PolicyFinding]:
-    """All findings for a job on a cluster; a single PASS finding when nothing is wrong."""
+# --- the checks, in the reference's order, then spikebatch's own --------------------
+
+
+def _pass_message(code: str, job_spec: JobSpec, profile: ClusterProfile, resources: ResourceSpec) -> str:
+    policy = profile.policy
+    if code == INTERACTIVE_GPU_LIMIT:
+        return (f"job requests {resources.gpus} GPUs, within this cluster's interactive limit of "
+                f"{policy.max_interactive_gpus}")
+    if code == SLEEP_IN_BATCH_JOB:
+        return "no idle placeholder (sleep infinity, a long sleep, tail -f /dev/null, an endless loop) in the command"
+    if code == REQUEST_LIMIT_MISMATCH:
+        return "CPU and memory requests and limits fit this cluster's policy"
+    deadline, limit = job_spec.active_deadline_seconds, policy.max_runtime_seconds
+    if not deadline:
+        return "no active_deadline_seconds set; the cluster's own limits apply"
+    if limit is None:
+        return f"active_deadline_seconds {deadline}; this cluster sets no maximum runtime"
+    return f"active_deadline_seconds {deadline} is within this cluster's maximum runtime of {limit} s"
+
+
+def evaluate_policy(job_spec: JobSpec, profile: ClusterProfile, *,
+                    include_passes: bool = False) -> List[PolicyFinding]:
+    """The WARN and BLOCK findings for a job on a cluster: ``[]`` when the job fits the
+    policy. ``include_passes=True`` adds a PASS finding for each of the reference's
+    checks that found nothing (an audit record that it ran)."""
     resources = effective_resources(job_spec, profile)
-    findings = (
-        _idle_findings(job_spec, profile)
-        + _resource_findings(resources, profile)
-        + _runtime_findings(job_spec, profile)
-        + _image_findings(job_spec, profile, resources.gpus)
-        + _secret_env_findings(job_spec, profile)
-    )
-    unique = list(dict.fromkeys(findings))  # `sleep inf; sleep inf` is one problem, not two
-    if not unique:
-        return [PolicyFinding(POLICY_OK, PASS, "no policy findings; the job fits this cluster's policy")]
-    return unique
+    groups: List[Tuple[Optional[str], Callable[[], List[PolicyFinding]]]] = [
+        (INTERACTIVE_GPU_LIMIT, lambda: _gpu_findings(resources, profile)),
+        (SLEEP_IN_BATCH_JOB, lambda: _idle_findings(job_spec, profile)),
+        (REQUEST_LIMIT_MISMATCH, lambda: _resource_findings(resources, profile)),
+        (LONG_RUNTIME, lambda: _runtime_findings(job_spec, profile)),
+        (None, lambda: _image_findings(job_spec, profile, resources.gpus)),
+        (None, lambda: _secret_env_findings(job_spec, profile)),
+    ]
+    findings: List[PolicyFinding] = []
+    for check, run in groups:
+        found = run()
+        if not found and include_passes and check is not None:
+            found = [PolicyFinding(check, PASS, _pass_message(check, job_spec, profile, resources))]
+        findings.extend(found)
+    return list(dict.fromkeys(findings))  # `sleep inf; sleep inf` is one problem, not two

@@ -256,7 +256,7 @@ def policy_check(
         from .cli_output import Feedback
 
         prof = load_profile(profile, profile_file)
-        summary = check_policy(job_spec_from_options(job_config, image, image_profile), prof)
+        summary = check_policy(job_spec_from_options(job_config, image, image_profile), prof, include_passes=True)
         if wants_json(output):
             report({"POLICY": summary.level, "PROFILE": prof.name}, output, summary.to_dict())
         else:

@@ -51,8 +51,9 @@ class Feedback:
 
     # --- policy ---------------------------------------------------------------------
     def findings(self, summary: Any, *, include_pass: bool = False) -> None:
-        """Each WARN / BLOCK finding on its own line, coloured by level (BLOCK red, WARN
-        yellow); PASS findings only with ``include_pass``."""
+        """Each WARN / BLOCK finding on its own ``policy: [LEVEL] code: message`` line,
+        coloured by level (BLOCK red, WARN yellow); PASS findings only with
+        ``include_pass``."""
         if STATE.quiet:
             return
         for finding in summary.findings:
@@ -61,10 +62,11 @@ class Feedback:
             if self.live:
                 style = LEVEL_STYLE.get(finding.level, "")
                 self.console.print(
-                    f"policy: [{style}]{finding.level}[/] [bold]{escape(finding.code)}[/]: {escape(finding.message)}"
+                    f"policy: [{style}]{escape(f'[{finding.level}]')}[/] [bold]{escape(finding.code)}[/]: "
+                    f"{escape(finding.message)}"
                 )
             else:
-                say(f"policy: {finding.level} {finding.code}: {finding.message}")
+                say(f"policy: [{finding.level}] {finding.code}: {finding.message}")
 
     # --- transfers --------------------------------------------------------------------
     @contextlib.contextmanager
