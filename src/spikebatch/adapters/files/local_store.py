@@ -47,6 +47,7 @@ from ...domain.errors import (
     InvalidURIError,
     ObjectNotFoundError,
     StorageAccessDeniedError,
+    SpikebatchError,
     StorageError,
     UnsafePathError,
 )
@@ -229,6 +230,8 @@ class LocalFileStorage(BaseArtifactStore):
     def _os_errors(self, uri: StorageURI, action: str) -> Iterator[None]:
         try:
             yield
+        except SpikebatchError:
+            raise  # already ours (an ObjectNotFoundError is also a FileNotFoundError)
         except PermissionError:
             raise StorageAccessDeniedError(
                 f"cannot {action} {uri}: permission denied; choose a writable storage root "
