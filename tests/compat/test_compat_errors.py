@@ -125,3 +125,21 @@ def test_reading_a_missing_stored_object_is_a_file_not_found_error():
     with pytest.raises(FileNotFoundError) as info:
         store.read_bytes(uri)
     assert "missing.txt" in str(info.value)
+
+
+def test_a_missing_script_or_recording_is_a_file_not_found_error(tmp_path) -> None:
+    # Ported code catches FileNotFoundError for a path it named that is not there.
+    from spikelab.workspace.workspace import AnalysisWorkspace
+
+    from spikebatch import JobSpec, RunSession
+
+    session = RunSession.from_profile("local")
+    spec = JobSpec(container={"command": ["python"]})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        session.submit_workspace_job(workspace=AnalysisWorkspace(name="w"), script=str(tmp_path / "missing.py"),
+                                     job_spec=spec)
+    with pytest.raises(FileNotFoundError):
+        session.submit_workspace_job(workspace=str(tmp_path / "no-such-workspace"), script=__file__, job_spec=spec)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        session.submit_sorting_job(recording_paths=[str(tmp_path / "missing.nwb")], job_spec=spec)
+    assert not any(tmp_path.iterdir())  # nothing was written on the way

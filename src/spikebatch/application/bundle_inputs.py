@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from ..domain.bundle import bundle_name_problem
-from ..domain.errors import ConfigError
+from ..domain.errors import ConfigError, InputFileNotFoundError
 from ..domain.local_files import file_kind, shown_path
 
 
@@ -48,7 +48,7 @@ def _lstat(path: Path, what: str) -> os.stat_result:
     try:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"{what} {_shown(path)} does not exist; check the path") from None
+        raise InputFileNotFoundError(f"{what} {_shown(path)} does not exist; check the path") from None
 
 
 def _check_name(path: Path, name: str, what: str) -> None:

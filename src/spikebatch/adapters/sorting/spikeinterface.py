@@ -38,7 +38,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ...domain.errors import ConfigError, SpikebatchError
+from ...domain.errors import ConfigError, InputFileNotFoundError, SpikebatchError
 from ...ports.sorter import SortingOutcome
 from .parameter_checks import flatten_parameters, merge_overrides
 
@@ -263,7 +263,7 @@ def load_recording(path: Path) -> Any:
         raise ConfigError(f"reading recordings needs SpikeInterface: {INSTALL_HINT} ({exc})") from exc
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"recording {path} does not exist")
+        raise InputFileNotFoundError(f"recording {path} does not exist; check the path")
     if path.is_dir():
         markers = ("si_folder.json", "binary.json", ".zattrs", "zarr.json")
         if not any((path / m).is_file() for m in markers):
