@@ -239,7 +239,7 @@ def test_wait_for_completion(store, script, expected) -> None:
     backend = ScriptedBackend(script=script)
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
     seen = []
-    assert session.wait_for_completion("job-1", max_wait_seconds=10, on_state=seen.append, retry_initial_seconds=0.01) == expected
+    assert session.wait_for_completion("job-1", max_wait_seconds=10, on_state=seen.append, poll_interval_seconds=0.01) == expected
     assert seen[-1].value == expected
 
 
@@ -250,11 +250,36 @@ def test_wait_times_out_when_the_job_never_ends(store) -> None:
     assert session.wait_for_completion("job-1", max_wait_seconds=0.5) == "Timeout"
 
 
-def test_wait_reports_backend_unavailable(store) -> None:
+def test_wait_reports_backend_unavailable_after_that_many_failed_calls_in_a_row(store) -> None:
     backend = ScriptedBackend(script=[unavailable() for _ in range(100)])
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
-    assert session.wait_for_completion("job-1", max_wait_seconds=0.3, retry_initial_seconds=0.01) == "Backend unavailable"
+    assert session.wait_for_completion("job-1", max_wait_seconds=60, poll_interval_seconds=0.01,
+                                       max_consecutive_failures=3) == "Backend unavailable"
+    assert backend.watch_calls == 3  # it retried, and gave up at the third failure in a row
+
+
+def test_a_successful_call_resets_the_count_of_failures(store) -> None:
+    backend = ScriptedBackend(script=[unavailable(), unavailable(), JobState.RUNNING, "drop",
+                                      unavailable(), unavailable(), JobState.COMPLETE])
+    backend.status = JobState.RUNNING
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    assert session.wait_for_completion("job-1", max_wait_seconds=60, poll_interval_seconds=0.01,
+                                       max_consecutive_failures=3) == "Complete"
+
+
+def test_the_cli_wait_retries_until_the_deadline(store) -> None:
+    backend = ScriptedBackend(script=[unavailable() for _ in range(100)])
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    assert session.wait_for_outcome("job-1", max_wait_seconds=0.3, retry_initial_seconds=0.01) == "Backend unavailable"
     assert backend.watch_calls >= 2  # it retried
+
+
+@pytest.mark.parametrize("field, value", [("poll_interval_seconds", 0), ("max_backoff_seconds", -1),
+                                          ("max_consecutive_failures", 0), ("poll_interval_seconds", "10")])
+def test_wait_refuses_bad_parameters_naming_them(store, field, value) -> None:
+    session = RunSession(profile=PROFILE, backend=ScriptedBackend(), storage_client=store)
+    with pytest.raises(ConfigError, match=field):
+        session.wait_for_completion("job-1", **{field: value})
 
 
 def test_retrieve_result_returns_the_workspace(session, store, script, tmp_path) -> None:
@@ -333,7 +358,7 @@ def test_a_watch_cut_short_is_watched_again(store) -> None:
     backend = ScriptedBackend(script=[JobState.RUNNING, "drop", JobState.COMPLETE])
     backend.status = JobState.RUNNING
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
-    assert session.wait_for_completion("job-1", max_wait_seconds=10, retry_initial_seconds=0.01) == "Complete"
+    assert session.wait_for_completion("job-1", max_wait_seconds=10, poll_interval_seconds=0.01) == "Complete"
     assert backend.watch_calls == 2
 
 
@@ -400,7 +425,7 @@ def test_wait_tells_about_an_image_pull_problem_and_gives_up_when_the_pod_is_stu
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
     problems = []
     final = session.wait_for_completion("job-1", max_wait_seconds=30, on_problem=problems.append,
-                                        retry_initial_seconds=0.01)
+                                        poll_interval_seconds=0.01)
     assert final == "Stuck"
     # told once per distinct problem, not once per look
     assert [p.reason for p in problems] == ["ErrImagePull", "ImagePullBackOff"]
@@ -415,7 +440,7 @@ def test_wait_ends_when_the_report_between_two_watch_windows_is_terminal(store) 
     session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
     seen = []
     assert session.wait_for_completion("job-1", max_wait_seconds=30, on_state=seen.append,
-                                       retry_initial_seconds=0.01) == "Failed"
+                                       poll_interval_seconds=0.01) == "Failed"
     assert seen == [JobState.RUNNING, JobState.FAILED]
 
 
@@ -429,3 +454,72 @@ def test_runner_scratch_is_sized_from_the_inputs(session, backend, script, tmp_p
     # 3 x (5 MiB + the script and workspace bytes) + 1Gi, rounded up to Mi
     assert limits["spikebatch-work"] == limits["spikebatch-tmp"] and limits["spikebatch-work"].endswith("Mi")
     assert 1024 + 15 <= int(limits["spikebatch-work"][:-2]) <= 1024 + 16
+
+
+def test_wait_for_completion_says_failed_for_a_job_that_does_not_exist(store) -> None:
+    from spikebatch.errors import JobNotFoundError
+
+    backend = ScriptedBackend(script=[JobNotFoundError("job job-1 not found in namespace default")])
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    assert session.wait_for_completion("job-1", max_wait_seconds=10, poll_interval_seconds=0.01) == "Failed"
+    # the CLI's wait tells the two apart
+    backend.script = [JobNotFoundError("job job-1 not found in namespace default")]
+    with pytest.raises(JobNotFoundError):
+        session.wait_for_outcome("job-1", max_wait_seconds=10)
+
+
+def test_wait_for_completion_says_failed_for_a_job_deleted_while_waited_on(store) -> None:
+    from spikebatch.domain.job_state import JobEvent
+
+    def script():
+        return [JobState.RUNNING, JobEvent(job_name="job-1", state=JobState.RUNNING, kind="DELETED")]
+
+    backend = ScriptedBackend(script=script())
+    session = RunSession(profile=PROFILE, backend=backend, storage_client=store)
+    assert session.wait_for_completion(job_name="job-1", max_wait_seconds=10, poll_interval_seconds=0.01) == "Failed"
+    backend.script = script()
+    assert session.wait_for_outcome("job-1", max_wait_seconds=10) == "Deleted"
+
+
+def test_render_manifest_is_yaml_text_and_the_dict_form_has_its_own_name(store) -> None:
+    import yaml
+
+    session = RunSession(profile=PROFILE, backend=ScriptedBackend(), storage_client=store)
+    spec = {"container": {"command": ["python", "-c", "print('a: \"b\"\\n')"]}}
+    text = session.render_manifest(job_name="job-1", job_spec=spec, run_id="run-1")
+    assert isinstance(text, str)
+    as_dict = session.render_manifest_dict(job_name="job-1", job_spec=spec, run_id="run-1")
+    assert yaml.safe_load(text) == as_dict
+    assert as_dict["spec"]["template"]["spec"]["containers"][0]["command"][2] == "print('a: \"b\"\\n')"
+
+
+def test_storage_is_the_storage_client(store) -> None:
+    session = RunSession(profile=PROFILE, backend=ScriptedBackend(), storage_client=store)
+    assert session.storage is store is session.storage_client
+    other = MemoryStore()
+    session.storage = other
+    assert session.storage_client is other
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("kilosort4", "spikeinterface"), ("mountainsort5", "spikeinterface"),   # ours, in our spelling
+    ("KILOSORT4", "spikelab"), ("Kilosort4", "spikelab"),                   # SpikeLab's spelling
+    ("kilosort2", "spikelab"), ("RT_SORT_MEA", "spikelab"),                 # only SpikeLab has them
+    ("nosuchsorter", "spikeinterface"), (None, "spikeinterface"), ({}, "spikeinterface"),
+])
+def test_a_preset_name_goes_to_the_sorter_that_knows_it(config, expected) -> None:
+    from spikebatch.application.sorter_choice import sorter_name_for
+
+    ours = {"kilosort4", "mountainsort5", "spykingcircus2", "tridesclous2"}
+    spikelab = {"kilosort2", "kilosort4", "rt_sort_mea"}
+
+    def knows(sorter: str, name: str) -> bool:
+        return name in ours if sorter == "spikeinterface" else name.lower() in spikelab
+
+    assert sorter_name_for(config, knows) == expected
+
+
+def test_without_spikelab_its_preset_names_stay_with_our_sorter() -> None:
+    from spikebatch.application.sorter_choice import sorter_name_for
+
+    assert sorter_name_for("KILOSORT2", lambda sorter, name: False) == "spikeinterface"

@@ -12,11 +12,13 @@ from ..ports.backend import JobReport
 from .batch_retry import retry_batch
 from .batch_status import BatchProgress, BatchResult, batch_report, retrieve_batch, wait_for_batch
 from .batch_submission import DEFAULT_RETRIES_PER_RECORDING, BatchSubmitResult, submit_batch
-from .sorter_choice import sorter_name_for
 
 
 class BatchUseCases:
     """Sorting many recordings as one batch (see ``batch_submission``)."""
+
+    #: Which sorter serves a config (RunSession's, see ``sorter_choice``).
+    _sorter_name_for: Callable[[Any], str]
 
     def submit_sorting_batch(
         self,
@@ -49,7 +51,7 @@ class BatchUseCases:
             self, recording_paths=recording_paths, config=config, config_overrides=config_overrides,
             job_spec=job_spec, parallelism=parallelism, retries_per_recording=retries_per_recording,
             max_failed_recordings=max_failed_recordings, allow_policy_risk=allow_policy_risk, metadata=metadata,
-            force=force, per_recording_jobs=per_recording_jobs, sorter_name=sorter_name_for(config))
+            force=force, per_recording_jobs=per_recording_jobs, sorter_name=self._sorter_name_for(config))
         described = batch.description
         preset = config if isinstance(config, str) else (described.preset if described is not None else None)
         self._record(batch.result, RunDetails("sorting", preset=preset, recordings=tuple(batch.recordings),

@@ -37,12 +37,13 @@ from .staging import StagingSummary, stage_plan
 from .preflight import as_job_spec, check_policy
 from .retrieval import retrieve_outputs
 from .submission import run_locations, runner_job_spec
-from .waiting import BACKEND_UNAVAILABLE, DELETED, STUCK, TIMEOUT, wait_for_job
+from .session_waits import WaitUseCases
+from .waiting import BACKEND_UNAVAILABLE, DELETED, STUCK, TIMEOUT
 
 __all__ = ["BACKEND_UNAVAILABLE", "DELETED", "STUCK", "TIMEOUT", "RunSession"]
 
 
-class RunSession(BatchUseCases):
+class RunSession(WaitUseCases, BatchUseCases):
     """Coordinates artifact packaging, job submission, and result retrieval.
 
     ``workspace_codecs`` (most specific first) and ``sorter_factory`` (a sorter by
@@ -96,6 +97,15 @@ class RunSession(BatchUseCases):
         self.last_staging: Optional[StagingSummary] = None
 
     @property
+    def storage(self) -> ArtifactStore:
+        """The session's store (the spec's name; ``storage_client`` is the same object)."""
+        return self.storage_client
+
+    @storage.setter
+    def storage(self, store: ArtifactStore) -> None:
+        self.storage_client = store
+
+    @property
     def namespace(self) -> str:
         """The namespace this session's backend submits to."""
         return self.backend.namespace
@@ -121,11 +131,27 @@ class RunSession(BatchUseCases):
             raise ConfigError("this session has no sorters; build it with RunSession.from_profile or pass sorter_factory")
         return self._sorter_factory(name)
 
+    def _sorter_name_for(self, config: Any) -> str:
+        """Which sorter serves ``config`` (see ``sorter_choice``)."""
+        return sorter_name_for(config, self._knows_preset)
+
+    def _knows_preset(self, sorter_name: str, preset: str) -> bool:
+        try:
+            self._sorter(sorter_name).resolve_config(preset)
+        except ConfigError:  # not its preset, or the sorter's package is not installed
+            return False
+        return True
+
     # --- rendering and preflight ----------------------------------------------------
-    def render_manifest(self, *, job_name: str, job_spec: Any, run_id: str) -> Dict[str, Any]:
-        """Render a Kubernetes Job manifest from a spec and profile. It holds the real
-        values (it is what would be submitted): mask it with ``redact_sensitive_map``
-        before showing or storing it."""
+    def render_manifest(self, *, job_name: str, job_spec: Any, run_id: str) -> str:
+        """Render a Kubernetes Job manifest from a spec and profile, as YAML text (what
+        ``templating.render_job_manifest(build_template_context(...))`` gives with the
+        run id label). It holds the real values (it is what would be submitted): mask
+        it before showing or storing it."""
+        return manifest_to_yaml(self.render_manifest_dict(job_name=job_name, job_spec=job_spec, run_id=run_id))
+
+    def render_manifest_dict(self, *, job_name: str, job_spec: Any, run_id: str) -> Dict[str, Any]:
+        """The manifest of ``render_manifest`` as a dict (what the backends take)."""
         return render_job_manifest(job_name, as_job_spec(job_spec), self.profile, run_id)
 
     def preflight(self, job_spec: Any, allow_policy_risk: bool = False, *,
@@ -225,7 +251,7 @@ class RunSession(BatchUseCases):
         """Bundle recording files with a sorting config and submit a job."""
         spec = as_job_spec(job_spec)
         self.preflight(spec, allow_policy_risk)
-        sorter = self._sorter(sorter_name_for(config))
+        sorter = self._sorter(self._sorter_name_for(config))
         resolved = sorter.resolve_config(config, config_overrides)
         run_id, job_name = new_run_id(), make_job_name(batch_name_prefix(spec, resolved))
         where = run_locations(self.storage_client, run_id)
@@ -296,25 +322,6 @@ class RunSession(BatchUseCases):
         )
 
     # --- waiting, state, logs, retrieval --------------------------------------------
-    def wait_for_completion(
-        self,
-        job_name: str,
-        max_wait_seconds: float = 3600,
-        *,
-        on_state: Optional[Callable[[JobState], None]] = None,
-        on_problem: Optional[Callable[[JobReport], None]] = None,
-        retry_initial_seconds: float = 1.0,
-        retry_max_seconds: float = 30.0,
-    ) -> str:
-        """Watch the job until it ends: "Complete", "Failed", "Timeout", "Stuck" (its
-        pod cannot start: an image that cannot be pulled, a missing secret; see
-        ``job_report``), "Deleted" (the Job was deleted while it was waited on: by
-        someone else, ``delete_job``, a TTL; it will not end by itself) or "Backend
-        unavailable". Transient backend errors back off and retry. A job that does not
-        exist when the wait starts raises JobNotFoundError."""
-        return wait_for_job(self.backend, job_name, max_wait_seconds, on_state=on_state, on_problem=on_problem,
-                            retry_initial_seconds=retry_initial_seconds, retry_max_seconds=retry_max_seconds)
-
     def job_report(self, job_name: str) -> JobReport:
         """The job's state and why: exit code and exception line, OOMKilled,
         DeadlineExceeded, an image that cannot be pulled."""

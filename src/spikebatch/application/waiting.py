@@ -11,6 +11,9 @@ that does not exist). The Job is left as it is.
 A Job deleted while it is waited on (by someone else, ``job-delete``, a TTL) ends the
 wait with DELETED: the job is gone and will never end by itself. A Job that does not
 exist when the wait starts is an error (JobNotFoundError), not an outcome.
+
+``max_consecutive_failures``: after that many backend calls in a row failed, the wait
+gives up with BACKEND_UNAVAILABLE (None: it keeps retrying until the deadline).
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ def wait_for_job(
     retry_initial_seconds: float = 1.0,
     retry_max_seconds: float = 30.0,
     problem_check_seconds: float = PROBLEM_CHECK_SECONDS,
+    max_consecutive_failures: Optional[int] = None,
 ) -> str:
     """Watch the job until it ends: "Complete", "Failed", TIMEOUT, STUCK, DELETED or
     BACKEND_UNAVAILABLE. Transient backend errors back off and retry. Raises
     JobNotFoundError when the job does not exist at the start."""
     deadline = time.monotonic() + max_wait_seconds
     delay = retry_initial_seconds
+    failures = 0  # backend calls that failed in a row
     last_error: Optional[BackendUnavailableError] = None
     told: Optional[tuple[str, str]] = None
     seen = False  # the Job has been seen: from then on its absence means it was deleted
@@ -62,6 +67,7 @@ def wait_for_job(
             for event in backend.watch(job_names=[job_name], timeout_seconds=window):
                 last_error = None
                 delay = retry_initial_seconds
+                failures = 0
                 if event.kind == "DELETED":
                     return DELETED
                 seen = True
@@ -73,6 +79,7 @@ def wait_for_job(
             # ask why, then watch again.
             report = backend.job_report(job_name)
             last_error = None
+            failures = 0
             if report.state.is_terminal:
                 if on_state:
                     on_state(report.state)
@@ -94,5 +101,8 @@ def wait_for_job(
             return DELETED  # gone between two windows of the watch
         except BackendUnavailableError as exc:
             last_error = exc
+            failures += 1
+            if max_consecutive_failures is not None and failures >= max_consecutive_failures:
+                return BACKEND_UNAVAILABLE
             time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 2, retry_max_seconds)

@@ -30,7 +30,7 @@ from .cli_common import (
 #: Ctrl-C: the exit code of a command a shell saw interrupted by SIGINT (128 + 2).
 EXIT_INTERRUPTED = 130
 
-#: What wait_for_completion returns -> the exit code the CLI ends with.
+#: What wait_for_outcome returns -> the exit code the CLI ends with.
 FINAL_EXIT = {"Complete": 0, "Failed": EXIT_JOB_FAILED, "Stuck": EXIT_JOB_FAILED, "Timeout": EXIT_TIMEOUT,
               "Backend unavailable": EXIT_UNAVAILABLE, "Deleted": EXIT_JOB_DELETED}
 
@@ -72,8 +72,7 @@ def wait_for(session: Any, job_name: str, max_wait_seconds: float, feedback: Any
 
     try:
         with feedback.waiting(job_name) as on_state:
-            final = session.wait_for_completion(job_name, max_wait_seconds, on_state=on_state,
-                                                on_problem=on_problem)
+            final = session.wait_for_outcome(job_name, max_wait_seconds, on_state=on_state, on_problem=on_problem)
     except KeyboardInterrupt:
         raise fail(interrupted_wait_message(job_name, ref or job_name, record, retrieve_to), EXIT_INTERRUPTED) from None
     feedback.final_state(job_name, final)

@@ -1,0 +1,70 @@
+"""spikebatch.session.RunSession as code written for spikelab.batch_jobs.session calls it,
+on the local profile (the real local backend and store)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spikebatch.session import RunSession
+
+
+@pytest.fixture
+def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunSession:
+    for var, sub in (("SPIKEBATCH_STATE_DIR", "state"), ("SPIKEBATCH_DATA_DIR", "data"), ("SPIKEBATCH_CACHE_DIR", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return RunSession.from_profile("local")
+
+
+def test_the_attributes_the_reference_users_touch(session: RunSession) -> None:
+    assert session.storage is session.storage_client
+    assert session.profile.name == "local" and session.backend.namespace == "default"
+    assert hasattr(session, "credentials")
+
+
+def test_render_manifest_returns_yaml_text(session: RunSession) -> None:
+    spec = {"name_prefix": "compat", "container": {"command": ["python", "-c", "print('x: \"y\"')"]}}
+    text = session.render_manifest(job_name="compat-1", job_spec=spec, run_id="run-1")
+    assert isinstance(text, str)
+    job = yaml.safe_load(text)
+    assert job["kind"] == "Job" and job["metadata"]["name"] == "compat-1"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "-c", "print('x: \"y\"')"]
+    assert session.render_manifest_dict(job_name="compat-1", job_spec=spec, run_id="run-1") == job
+
+
+def test_wait_for_completion_takes_the_reference_parameters_and_says_complete(session: RunSession) -> None:
+    result = session.submit_prepared_job(job_spec={"name_prefix": "compat",
+                                                   "container": {"command": ["python", "-c", "print('done')"]}})
+    state = session.wait_for_completion(job_name=result.job_name, max_wait_seconds=120, poll_interval_seconds=1,
+                                        max_consecutive_failures=3, max_backoff_seconds=5)
+    assert state == "Complete"
+    result = session.submit_prepared_job(job_spec={"name_prefix": "compat",
+                                                   "container": {"command": ["python", "-c", "raise SystemExit(3)"]}})
+    assert session.wait_for_completion(job_name=result.job_name, max_wait_seconds=120) == "Failed"
+
+
+def test_a_job_that_does_not_exist_or_is_deleted_is_failed(session: RunSession) -> None:
+    assert session.wait_for_completion(job_name="no-such-job-1234", max_wait_seconds=30) == "Failed"
+    result = session.submit_prepared_job(job_spec={"name_prefix": "compat", "active_deadline_seconds": 600,
+                                                   "container": {"command": ["python", "-c",
+                                                                             "import time; time.sleep(300)"]}})
+    session.delete_job(result.job_name)
+    assert session.wait_for_completion(job_name=result.job_name, max_wait_seconds=60) == "Failed"
+
+
+@pytest.mark.parametrize("preset, sorter", [("KILOSORT2", "spikelab"), ("rt_sort_mea", "spikelab"),
+                                            ("spykingcircus2", "spikeinterface")])
+def test_a_spikelab_preset_name_runs_spikelab_s_sorter(session: RunSession, tmp_path: Path, preset, sorter) -> None:
+    recording = tmp_path / "rec1.raw"
+    recording.write_bytes(b"not a recording")
+    result = session.submit_sorting_job(recording_paths=[str(recording)], config=preset,
+                                        job_spec={"name_prefix": "compat"})
+    session.wait_for_completion(job_name=result.job_name, max_wait_seconds=300)
+    logs = "\n".join(session.stream_logs(result.job_name))
+    assert f"sorting rec1.raw with {sorter}" in logs, logs[-2000:]
