@@ -142,4 +142,5 @@ def test_a_missing_script_or_recording_is_a_file_not_found_error(tmp_path) -> No
         session.submit_workspace_job(workspace=str(tmp_path / "no-such-workspace"), script=__file__, job_spec=spec)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         session.submit_sorting_job(recording_paths=[str(tmp_path / "missing.nwb")], job_spec=spec)
-    assert not any(tmp_path.iterdir())  # nothing was written on the way
+    # Nothing was written on the way: no temp files, nothing staged.
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["tmp"]

@@ -9,6 +9,7 @@ by the backend before the first byte is uploaded, so bad input leaves nothing be
 
 from __future__ import annotations
 
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from ..domain.bundle import RUNNER_LOG_NAME, WORKSPACE_DIR
 from ..domain.effective import target_namespace
-from ..domain.errors import ConfigError, JobDeletedError, JobNotFoundError, PolicyBlockedError, StorageError
+from ..domain.errors import ConfigError, InputFileNotFoundError, JobDeletedError, JobNotFoundError, PolicyBlockedError, StorageError
 from ..domain.manifest import manifest_to_yaml, render_job_manifest
 from ..domain.models import ClusterProfile, JobSpec, SubmitResult
 from ..domain.naming import make_job_name, name_prefix_from, new_run_id
@@ -115,6 +116,12 @@ class RunSession(WaitUseCases, BatchUseCases):
         for codec in self.workspace_codecs:
             if codec.can_handle(workspace):
                 return codec
+        if isinstance(workspace, (str, os.PathLike)):
+            base = Path(workspace).expanduser()
+            if not any(p.exists() for p in (base, base.with_name(base.name + ".h5"))):
+                raise InputFileNotFoundError(
+                    f"workspace {str(workspace)!r} does not exist (neither a folder nor {base.name}.h5); "
+                    "check the path, or pass the workspace object itself")
         raise ConfigError(
             f"workspace {workspace!r} is neither a SpikeLab AnalysisWorkspace (or its saved base path) "
             "nor a built-in directory workspace; pass one of those"
