@@ -97,7 +97,12 @@ def secret_values_in(data: Any) -> List[str]:
     return found
 
 
-def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
+#: How a key that is not set (a None value) is shown by ``redact_sensitive_map``, as the
+#: reference shows it: "not configured" stays distinct from "configured but empty".
+UNSET = "<unset>"
+
+
+def redact_document(data: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
     """A copy of ``data`` (nested dicts / lists / strings) with secrets masked.
 
     Masks (1) the value of any key whose name says it is secret, (2) in Kubernetes env
@@ -105,7 +110,7 @@ def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ())
     (3) env values (env lists, ``env`` / ``env_defaults`` maps) that look like
     credentials (an AWS access key id, a long random token), (4) every known secret
     value wherever it appears in any string, and (5) the values found by (1)-(3)
-    wherever else they appear (an argument that repeats a token).
+    wherever else they appear (an argument that repeats a token). None stays None.
     """
     known = [v for v in secret_values if v] + secret_values_in(data)
 
@@ -122,6 +127,18 @@ def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ())
         return node
 
     return walk(data)
+
+
+def redact_sensitive_map(values: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
+    """``values`` (a mapping, as the reference takes it) ready to log: secrets masked as
+    ``redact_document`` does, and a key whose value is None shown as ``"<unset>"``.
+
+    Keys are matched by whole words (``AWS_SECRET_ACCESS_KEY`` and ``api-token`` are
+    secret, ``SECRETS_PATH`` and ``monkey`` are not)."""
+    shown = redact_document(values, secret_values)
+    if isinstance(shown, dict):
+        return {key: UNSET if value is None else value for key, value in shown.items()}
+    return shown
 
 
 # --- values that look like credentials ------------------------------------------------
