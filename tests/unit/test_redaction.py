@@ -250,3 +250,15 @@ def _strings(node):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from _strings(item)
+
+
+def test_a_profiles_secrets_mapping_shows_the_secret_names():
+    # Its keys say "secret" but its values name Kubernetes secrets: nothing to hide.
+    profile = {"name": "nrp", "default_secrets_mapping": {"s3_credentials_secret": "prp-s3-credentials"},
+               "env_defaults": {"DB_PASSWORD": "hunter22"}}
+    out = redact_document(profile)
+    assert out["default_secrets_mapping"] == {"s3_credentials_secret": "prp-s3-credentials"}
+    assert out["env_defaults"] == {"DB_PASSWORD": MASK}
+    # a known secret value is still masked in it
+    assert redact_document(profile, ["prp-s3-credentials"])["default_secrets_mapping"] == {
+        "s3_credentials_secret": MASK}

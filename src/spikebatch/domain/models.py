@@ -406,7 +406,7 @@ class JobSpec(_Model):
         return value if value == "" else _check_namespace(value)
 
     @model_validator(mode="after")
-    def _unique_volumes(self) -> "JobSpec":
+    def _volume_sources(self) -> "JobSpec":
         check_volume_sources(self.volumes, "volumes")
         return self
 
