@@ -92,8 +92,8 @@ def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str, str]
     known = ", ".join(available_profiles(env))
     aliases = ", ".join(f"{alias} -> {target}" for alias, target in PROFILE_ALIASES.items())
     raise ProfileNotFoundError(
-        f"unknown profile {name!r}; known profiles: {known} (aliases: {aliases}; "
-        f"user profiles go in ${PROFILE_PATH_ENV} or ~/.config/spikebatch/profiles/<name>.yaml)"
+        f"unknown profile {name!r}; known profiles: {known} (user profiles go in ${PROFILE_PATH_ENV} "
+        f"or ~/.config/spikebatch/profiles/<name>.yaml; aliases: {aliases})"
     )
 
 
