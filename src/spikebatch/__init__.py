@@ -1,6 +1,8 @@
 """spikebatch: run analysis and spike-sorting workloads as Kubernetes batch jobs.
 
-The public names follow the spikelab.batch_jobs reference. Heavy modules (cloud
+The public names follow the spikelab.batch_jobs reference: every name its package
+exports (``ClusterProfile``, ``JobSpec``, ``RunSession``, ``load_profile_from_name``, ...)
+is exported here too, with more of our own. Heavy modules (cloud
 clients, the session) are imported lazily on first attribute access, so ``import
 spikebatch`` and ``spikebatch --help`` stay fast.
 """
@@ -30,6 +32,7 @@ _EXPORTS = {
     "evaluate_policy": "spikebatch.policy",
     "summarize_preflight": "spikebatch.policy",
     "validate_job_spec": "spikebatch.validation",
+    "summarize_validation_error": "spikebatch.validation",
     "redact_sensitive_map": "spikebatch.credentials",
     "ResolvedCredentials": "spikebatch.credentials",
     "resolve_credentials": "spikebatch.credentials",

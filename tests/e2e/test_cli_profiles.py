@@ -43,6 +43,31 @@ def test_profiles_show_prints_the_resolved_profile(cli: Cli, tmp_path: Path) -> 
     assert_one_line_error(cli("profiles", "show", "nope"), 2, "unknown profile 'nope'")
 
 
+def test_profiles_show_takes_the_references_aliases_and_any_case(cli: Cli) -> None:
+    for name in ("nautilus", " NRP "):
+        shown = cli("profiles", "show", name, "--output", "json").json()
+        assert shown["name"] == "nrp" and shown["namespace"] == "braingeneers"
+        assert shown["default_s3_prefix"] is None  # JSON keeps null: "<unset>" is only for logged maps
+    assert cli("profiles", "show", "default", "--output", "json").json()["name"] == "defaults"
+    assert_one_line_error(cli("profiles", "show", "nautilis"), 2, "unknown profile 'nautilis'",
+                          "nautilus -> nrp", "default -> defaults")
+
+
+def test_the_references_profile_files_validate_and_show(cli: Cli) -> None:
+    import spikelab
+
+    folder = Path(spikelab.__file__).parent / "batch_jobs" / "profiles"
+    for name, namespace in (("defaults", "default"), ("nrp", "braingeneers")):
+        result = cli("profiles", "validate", str(folder / f"{name}.yaml"))
+        assert result.returncode == 0, result.stderr
+        assert result.keys["PROFILE_NAME"] == name and result.keys["NAMESPACE"] == namespace
+    shown = cli("profiles", "show", str(folder / "nrp.yaml"), "--output", "json").json()
+    assert shown["default_secrets_mapping"] == {"s3_credentials_secret": "prp-s3-credentials"}
+    mounts = shown["namespace_hooks"]["braingeneers"]["required_volumes"]
+    assert [(m["name"], m["sub_path"]) for m in mounts] == [
+        ("prp-s3-credentials", "credentials"), ("prp-s3-credentials", ".s3cfg"), ("kube-config", None)]
+
+
 def test_profiles_validate(cli: Cli, tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text("name: good\nextends: defaults\nnamespace: lab\ndefault_s3_prefix: s3://bucket/x/\n")

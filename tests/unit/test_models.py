@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from pydantic import ValidationError
 
@@ -528,17 +530,30 @@ def test_job_spec_defaults():
     assert job.resources == ResourceSpec()
     assert job.volumes == []
     assert job.image_profile is None
-    assert job.ttl_seconds_after_finished == 86400
+    assert job.ttl_seconds_after_finished == 3600  # the reference's one hour
     assert job.backoff_limit == 0
     assert job.active_deadline_seconds is None
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("My Analysis Job", "my-analysis-job"), ("sort_run.v2", "sort-run-v2"), ("x" * 80, "x" * 56)],
+    [("My Analysis Job", "my-analysis-job"), ("sort_run.v2", "sort-run-v2"), ("  Lab Run  ", "lab-run")],
 )
 def test_job_spec_normalises_name_prefix_to_rfc1123(raw, expected):
-    assert JobSpec(name_prefix=raw).name_prefix == expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is cut, so no warning
+        assert JobSpec(name_prefix=raw).name_prefix == expected
+
+
+def test_job_spec_cuts_a_long_name_prefix_to_40_with_a_warning():
+    with pytest.warns(UserWarning, match="cut to 'x{40}'"):
+        assert JobSpec(name_prefix="x" * 80).name_prefix == "x" * 40
+
+
+def test_job_spec_name_prefix_of_exactly_40_is_kept_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert JobSpec(name_prefix="y" * 40).name_prefix == "y" * 40
 
 
 def test_job_spec_normalises_name_prefix_on_assignment():
@@ -561,7 +576,11 @@ def test_job_spec_accepts_namespace(namespace):
     assert JobSpec(namespace=namespace).namespace == namespace
 
 
-@pytest.mark.parametrize("namespace", ["Lab", "my_ns", "", "-x", "a.b", "n" * 64])
+def test_job_spec_empty_namespace_is_accepted_and_means_the_profiles():
+    assert JobSpec(namespace="").namespace == ""
+
+
+@pytest.mark.parametrize("namespace", ["Lab", "my_ns", " ", "-x", "a.b", "n" * 64])
 def test_job_spec_rejects_namespace(namespace):
     with pytest.raises(ValidationError) as info:
         JobSpec(namespace=namespace)
@@ -612,11 +631,25 @@ def test_job_spec_null_label_value_does_not_become_text_none():
         assert job.labels["owner"] != "None"
 
 
-def test_job_spec_rejects_duplicate_volume_names():
+def test_job_spec_accepts_two_mounts_of_one_volume():
+    # The reference's nrp profile mounts two files of one secret under one name.
+    job = JobSpec(volumes=[{**SECRET_VOLUME, "mount_path": "/a", "sub_path": "credentials"},
+                           {**SECRET_VOLUME, "mount_path": "/b", "sub_path": ".s3cfg"}])
+    assert [(v.name, v.sub_path) for v in job.volumes] == [("creds", "credentials"), ("creds", ".s3cfg")]
+
+
+def test_job_spec_rejects_one_name_for_two_sources():
     with pytest.raises(ValidationError) as info:
-        JobSpec(volumes=[SECRET_VOLUME, {**SECRET_VOLUME, "mount_path": "/other"}])
+        JobSpec(volumes=[SECRET_VOLUME, {"name": "creds", "mount_path": "/other", "pvc_name": "lab-data"}])
     _, msg = one_problem(info)
-    assert "volume names must be unique; repeated: creds" in msg
+    assert "entries named 'creds' mount different sources" in msg
+
+
+def test_job_spec_rejects_one_volume_mounted_twice_at_one_path():
+    with pytest.raises(ValidationError) as info:
+        JobSpec(volumes=[SECRET_VOLUME, dict(SECRET_VOLUME)])
+    _, msg = one_problem(info)
+    assert f"volume 'creds' is mounted at {SECRET_VOLUME['mount_path']!r} twice" in msg
 
 
 def test_job_spec_accepts_distinct_volumes():
@@ -707,7 +740,8 @@ def test_cluster_profile_defaults():
     assert profile.storage_backend == "boto3"
     assert profile.local_state_dir is None
     assert profile.labels == {}
-    assert profile.affinity is None
+    assert profile.affinity == {}
+    assert profile.default_secrets_mapping == {}
     assert profile.tolerations == []
     assert profile.default_images == {}
     assert profile.default_image_profile == "cpu"

@@ -206,14 +206,19 @@ def test_normalize_name_prefix_examples(raw, expected):
     assert normalize_name_prefix(raw) == expected
 
 
-def test_normalize_name_prefix_cuts_to_fit_job_name_with_token():
-    assert MAX_PREFIX_LEN == 56
-    assert normalize_name_prefix("a" * 100) == "a" * 56
+def test_normalize_name_prefix_cuts_to_the_references_40():
+    assert MAX_PREFIX_LEN == 40
+    assert normalize_name_prefix("a" * 100) == "a" * 40
 
 
 def test_normalize_name_prefix_never_ends_with_dash_after_cutting():
-    raw = "a" * 55 + "-bcd"  # the cut at 56 lands right after the dash
-    assert normalize_name_prefix(raw) == "a" * 55
+    raw = "a" * 39 + "-bcd"  # the cut at 40 lands right after the dash
+    assert normalize_name_prefix(raw) == "a" * 39
+
+
+def test_normalize_name_prefix_counts_leading_dashes_before_cutting_as_the_reference():
+    # strip, lower, replace, collapse, cut to 40, then trim dashes
+    assert normalize_name_prefix("-" + "b" * 45) == "b" * 39
 
 
 @pytest.mark.parametrize("raw", ["", "!!!", "---", " ", "日本語", "___"])

@@ -303,6 +303,40 @@ def test_unknown_name_lists_known_profiles(env, xdg):
     assert "unknown profile 'nrpp'" in message
     assert "known profiles: defaults, local, nrp, site" in message
     assert PROFILE_PATH_ENV in message
+    assert message.endswith("; aliases: default -> defaults, nautilus -> nrp)")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("  nrp ", "nrp"), ("NRP", "nrp"), ("Nautilus", "nrp"), ("nautilus", "nrp"),
+    ("default", "defaults"), (" DEFAULTS", "defaults"), ("Local", "local"),
+])
+def test_names_are_trimmed_case_folded_and_aliased(env, raw, expected):
+    assert load_profile_from_name(raw, env=env).name == expected
+
+
+def test_a_user_profile_named_like_an_alias_wins_over_the_alias(env, xdg):
+    write(user_dir(xdg), "nautilus.yaml", "namespace: mine\n")
+    profile = load_profile_from_name("nautilus", env=env)
+    assert (profile.name, profile.namespace) == ("nautilus", "mine")
+
+
+def test_a_mixed_case_user_profile_is_found_as_written_and_lower_cased(env, xdg):
+    write(user_dir(xdg), "lab.yaml", "namespace: lab\n")
+    assert load_profile_from_name("LAB", env=env).name == "lab"
+
+
+def test_extends_accepts_an_alias(env, xdg):
+    write(user_dir(xdg), "kid.yaml", "extends: nautilus\n")
+    profile = load_profile_from_name("kid", env=env)
+    assert profile.namespace == "braingeneers" and profile.name == "kid"
+
+
+@pytest.mark.parametrize("name", ["../outside", "sub/inside", "../OUTSIDE"])
+def test_a_path_is_not_a_profile_name(env, xdg, name):
+    write(xdg / "spikebatch", "outside.yaml", "namespace: out\n")
+    write(user_dir(xdg) / "sub", "inside.yaml", "namespace: in\n")
+    with pytest.raises(ProfileNotFoundError, match="unknown profile"):
+        load_profile_from_name(name, env=env)
 
 
 # --------------------------------------------------------------------------- extends

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spikebatch.domain.redaction import MASK, is_sensitive_key, redact_sensitive_map, redact_text
+from spikebatch.domain.redaction import MASK, is_sensitive_key, redact_document, redact_sensitive_map, redact_text
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,16 @@ def test_sensitive_key_scalar_types():
     out = redact_sensitive_map({"token": 123456, "password": b"raw", "api_key": 1.5, "secret": None, "SECRET": True})
     assert out["token"] == MASK and out["password"] == MASK and out["api_key"] == MASK
     # "unset" and flags are not secrets; showing them helps the user debug
-    assert out["secret"] is None and out["SECRET"] is True
+    assert out["secret"] == "<unset>" and out["SECRET"] is True
+
+
+def test_top_level_none_is_shown_as_unset_as_the_reference_does():
+    out = redact_sensitive_map({"AWS_SESSION_TOKEN": None, "KUBECONFIG": None, "AWS_SECRET_ACCESS_KEY": ""})
+    assert out == {"AWS_SESSION_TOKEN": "<unset>", "KUBECONFIG": "<unset>", "AWS_SECRET_ACCESS_KEY": MASK}
+
+
+def test_redact_document_keeps_none():
+    assert redact_document({"secret": None, "spec": {"x": None}}) == {"secret": None, "spec": {"x": None}}
 
 
 def test_nested_structures_under_sensitive_keys_are_walked_not_wiped():
@@ -191,7 +200,9 @@ def test_short_or_empty_known_values_are_not_masked_inside_text():
 
 def test_non_string_leaves_pass_through():
     data = {"n": 1, "f": 1.5, "b": False, "none": None, "items": [1, None]}
-    assert redact_sensitive_map(data, ["something"]) == data
+    assert redact_document(data, ["something"]) == data
+    # nested None stays None; only a top-level unset value reads "<unset>"
+    assert redact_sensitive_map(data, ["something"]) == {**data, "none": "<unset>"}
 
 
 def test_masks_top_level_string_and_list():
@@ -239,3 +250,15 @@ def _strings(node):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from _strings(item)
+
+
+def test_a_profiles_secrets_mapping_shows_the_secret_names():
+    # Its keys say "secret" but its values name Kubernetes secrets: nothing to hide.
+    profile = {"name": "nrp", "default_secrets_mapping": {"s3_credentials_secret": "prp-s3-credentials"},
+               "env_defaults": {"DB_PASSWORD": "hunter22"}}
+    out = redact_document(profile)
+    assert out["default_secrets_mapping"] == {"s3_credentials_secret": "prp-s3-credentials"}
+    assert out["env_defaults"] == {"DB_PASSWORD": MASK}
+    # a known secret value is still masked in it
+    assert redact_document(profile, ["prp-s3-credentials"])["default_secrets_mapping"] == {
+        "s3_credentials_secret": MASK}

@@ -127,8 +127,9 @@ def test_model_level_problem_names_its_model():
 
 def test_top_level_problem_is_labelled_top_level():
     vol = {"name": "data", "mount_path": "/d", "pvc_name": "p"}
-    assert validation_problems({"volumes": [vol, {**vol, "mount_path": "/e"}]}) == [
-        "(top level): volume names must be unique; repeated: data"
+    assert validation_problems({"volumes": [vol, {**vol, "pvc_name": "q"}]}) == [
+        "(top level): volumes: entries named 'data' mount different sources; entries of one "
+        "name are mounts of one volume, so give the other source another name"
     ]
 
 

@@ -16,8 +16,10 @@ from .models import ClusterProfile, EnvValue, JobSpec, NamespaceHookSpec, Resour
 
 
 def target_namespace(job_spec: JobSpec, profile: ClusterProfile) -> str:
-    """The JobSpec's namespace when it sets one, else the profile's."""
-    return job_spec.namespace if "namespace" in job_spec.model_fields_set else profile.namespace
+    """The JobSpec's namespace when it sets one (not ""), else the profile's."""
+    if "namespace" in job_spec.model_fields_set and job_spec.namespace:
+        return job_spec.namespace
+    return profile.namespace
 
 
 def namespace_hook(job_spec: JobSpec, profile: ClusterProfile) -> Optional[NamespaceHookSpec]:
@@ -76,21 +78,35 @@ def effective_env(job_spec: JobSpec, profile: ClusterProfile) -> Dict[str, EnvVa
 
 
 def effective_volumes(job_spec: JobSpec, profile: ClusterProfile) -> List[VolumeMountSpec]:
-    """Profile defaults, then the hook's required volumes, then the JobSpec's; a later
-    volume of the same name replaces an earlier one (the job knows best)."""
+    """The mounts of the job: profile defaults, then the hook's required volumes, then
+    the JobSpec's. Entries of one name are mounts of one volume (one secret mounted
+    twice with ``sub_path``, say); a later layer that names a volume replaces every
+    earlier mount of that name (the job knows best)."""
     hook = namespace_hook(job_spec, profile)
-    merged: Dict[str, VolumeMountSpec] = {}
-    for volume in [*profile.default_volumes, *(hook.required_volumes if hook else []), *job_spec.volumes]:
-        merged[volume.name] = volume
+    merged: Dict[str, List[VolumeMountSpec]] = {}
+    for layer in (profile.default_volumes, hook.required_volumes if hook else [], job_spec.volumes):
+        named: Dict[str, List[VolumeMountSpec]] = {}
+        for volume in layer:
+            named.setdefault(volume.name, []).append(volume)
+        merged.update(named)
+    mounts = [volume for entries in merged.values() for volume in entries]
     mount_paths: Dict[str, str] = {}
-    for volume in merged.values():
+    for volume in mounts:
         other = mount_paths.setdefault(volume.mount_path, volume.name)
         if other != volume.name:
             raise ConfigError(
                 f"volumes {other!r} and {volume.name!r} both mount at {volume.mount_path!r}; "
                 "give one of them another mount_path"
             )
-    return list(merged.values())
+    return mounts
+
+
+def pod_volumes(mounts: List[VolumeMountSpec]) -> List[VolumeMountSpec]:
+    """One entry per volume name (the first mount of each): the pod's ``volumes``."""
+    first: Dict[str, VolumeMountSpec] = {}
+    for volume in mounts:
+        first.setdefault(volume.name, volume)
+    return list(first.values())
 
 
 def effective_image(job_spec: JobSpec, profile: ClusterProfile) -> Optional[str]:

@@ -9,6 +9,7 @@ field instead of a silently ignored setting.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
@@ -19,7 +20,7 @@ from .naming import (
     is_rfc1123_label,
     label_key_problem,
     label_value_problem,
-    normalize_name_prefix,
+    sanitize_name_prefix,
 )
 from .model_base import StrictModel as _Model
 from .quantity import cpu_quantity, memory_quantity
@@ -267,6 +268,31 @@ class PodSecuritySpec(_Model):
         return self
 
 
+def _source(volume: "VolumeMountSpec") -> tuple:
+    return (volume.secret_name, volume.pvc_name, volume.empty_dir, volume.size_limit)
+
+
+def check_volume_sources(volumes: List["VolumeMountSpec"], where: str) -> List["VolumeMountSpec"]:
+    """Entries of one name are mounts of one pod volume (the reference's nrp profile
+    mounts two files of one secret with ``sub_path``): they must name the same source
+    and mount at different paths."""
+    first: Dict[str, VolumeMountSpec] = {}
+    mounted: set = set()
+    for volume in volumes:
+        seen = first.setdefault(volume.name, volume)
+        if _source(seen) != _source(volume):
+            raise ValueError(
+                f"{where}: entries named {volume.name!r} mount different sources; entries of one "
+                "name are mounts of one volume, so give the other source another name"
+            )
+        if (volume.name, volume.mount_path) in mounted:
+            raise ValueError(
+                f"{where}: volume {volume.name!r} is mounted at {volume.mount_path!r} twice; remove one entry"
+            )
+        mounted.add((volume.name, volume.mount_path))
+    return volumes
+
+
 class NamespaceHookSpec(_Model):
     """Per-namespace overrides applied when a job targets a specific namespace."""
 
@@ -274,6 +300,11 @@ class NamespaceHookSpec(_Model):
     default_command: List[str] = Field(default_factory=list)
     required_volumes: List[VolumeMountSpec] = Field(default_factory=list)
     env_defaults: EnvMap = Field(default_factory=dict)
+
+    @field_validator("required_volumes")
+    @classmethod
+    def _required_volumes(cls, value: List[VolumeMountSpec]) -> List[VolumeMountSpec]:
+        return check_volume_sources(value, "required_volumes")
 
 
 
@@ -348,7 +379,10 @@ Labels = Annotated[Dict[str, str], BeforeValidator(_coerce_labels), AfterValidat
 class JobSpec(_Model):
     """High-level description of a Kubernetes batch job."""
 
+    #: The start of the Job's name: sanitised to at most 40 RFC 1123 characters (a
+    #: longer one is cut, with a UserWarning), as the reference does.
     name_prefix: str = "analysis-job"
+    #: Where the Job runs. Unset or "" means the profile's namespace.
     namespace: str = "default"
     labels: Labels = Field(default_factory=dict)
     container: ContainerSpec = Field(default_factory=ContainerSpec)
@@ -356,7 +390,10 @@ class JobSpec(_Model):
     volumes: List[VolumeMountSpec] = Field(default_factory=list)
     #: Which of the profile's default_images to use when container.image is None.
     image_profile: Optional[str] = None
-    ttl_seconds_after_finished: Optional[int] = Field(default=86400, ge=0)
+    #: Seconds the finished Job and its pods' logs are kept before Kubernetes removes
+    #: them (the reference's default, one hour; results in storage are kept anyway).
+    #: None: kept until deleted.
+    ttl_seconds_after_finished: Optional[int] = Field(default=3600, ge=0)
     #: Retries before the Job is Failed. Analysis scripts are deterministic, so a
     #: retry mostly burns node hours: none by default.
     backoff_limit: int = Field(default=0, ge=0)
@@ -366,22 +403,32 @@ class JobSpec(_Model):
     @classmethod
     def _name_prefix(cls, value: str) -> str:
         try:
-            return normalize_name_prefix(value)
+            safe, cut = sanitize_name_prefix(value)
         except ConfigError as exc:
             raise ValueError(exc.message) from None
+        if cut:
+            warnings.warn(
+                f"name_prefix {value!r} was cut to {safe!r} to fit the 40-character name "
+                "prefix budget; give a shorter name_prefix to keep it whole",
+                UserWarning,
+                stacklevel=2,
+            )
+        return safe
 
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        return _check_namespace(value)
+        return value if value == "" else _check_namespace(value)
 
     @model_validator(mode="after")
-    def _unique_volumes(self) -> "JobSpec":
-        names = [v.name for v in self.volumes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"volume names must be unique; repeated: {', '.join(dupes)}")
+    def _volume_sources(self) -> "JobSpec":
+        check_volume_sources(self.volumes, "volumes")
         return self
+
+
+def _none_as_empty(value: Any) -> Any:
+    # `affinity:` with nothing after it (YAML null) means no affinity, as {} does.
+    return {} if value is None else value
 
 
 class ClusterProfile(_Model):
@@ -404,8 +451,13 @@ class ClusterProfile(_Model):
     #: Root folder of the local backend's job state (None: the user's state folder).
     local_state_dir: Optional[str] = None
     labels: Labels = Field(default_factory=dict)
-    affinity: Optional[Dict[str, Any]] = None
+    #: The pods' Kubernetes ``affinity``; {} (or null) for none.
+    affinity: Annotated[Dict[str, Any], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
     tolerations: List[Dict[str, Any]] = Field(default_factory=list)
+    #: Names of the cluster's secrets by role (e.g. ``s3_credentials_secret:
+    #: prp-s3-credentials``), as the reference's profiles carry them. Informational:
+    #: volumes and env refer to secrets by name themselves.
+    default_secrets_mapping: Dict[str, str] = Field(default_factory=dict)
     #: Image per image profile, e.g. {"cpu": "...", "gpu": "..."}.
     default_images: Dict[str, str] = Field(default_factory=dict)
     default_image_profile: str = "cpu"
@@ -437,6 +489,11 @@ class ClusterProfile(_Model):
     @classmethod
     def _namespace(cls, value: str) -> str:
         return _check_namespace(value)
+
+    @field_validator("default_volumes")
+    @classmethod
+    def _default_volumes(cls, value: List[VolumeMountSpec]) -> List[VolumeMountSpec]:
+        return check_volume_sources(value, "default_volumes")
 
     @field_validator("namespace_hooks")
     @classmethod

@@ -19,8 +19,9 @@ MANAGED_BY_VALUE = "spikebatch"
 #: label value (63 chars), not merely a DNS subdomain.
 MAX_JOB_NAME = 63
 _TOKEN_LEN = 6
-#: Room left for "-" + token.
-MAX_PREFIX_LEN = MAX_JOB_NAME - 1 - _TOKEN_LEN
+#: The name prefix budget of the reference (spikelab.batch_jobs): 40 characters, which
+#: leaves room for "-" + token (and a batch's index) within a 63-character job name.
+MAX_PREFIX_LEN = 40
 
 # Always used with fullmatch: "$" would also match before a trailing newline, letting
 # "lab\n" (a YAML block scalar) through.
@@ -29,16 +30,25 @@ _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-def normalize_name_prefix(raw: str) -> str:
-    """Lower-case ``raw``, turn every run of characters outside [a-z0-9] into one "-",
-    trim dashes, and cut it so prefix + "-" + token fits in 63 characters."""
-    text = re.sub(r"[^a-z0-9]+", "-", str(raw).lower()).strip("-")
-    text = text[:MAX_PREFIX_LEN].rstrip("-")
-    if not text:
+def sanitize_name_prefix(raw: str) -> tuple[str, bool]:
+    """(``raw`` as a name prefix, whether characters were cut off to fit).
+
+    The reference's steps: trim whitespace, lower-case, every character outside
+    [a-z0-9-] becomes "-", runs of "-" become one, cut to ``MAX_PREFIX_LEN``, trim "-"
+    at both ends. Raises ConfigError when nothing usable is left."""
+    text = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", str(raw).strip().lower()))
+    safe = text[:MAX_PREFIX_LEN].strip("-")
+    if not safe:
         raise ConfigError(
             f"name_prefix {raw!r} has no letters or digits; use a name such as 'analysis-job'"
         )
-    return text
+    return safe, len(text) > MAX_PREFIX_LEN and safe != text
+
+
+def normalize_name_prefix(raw: str) -> str:
+    """``raw`` as an RFC 1123 name prefix of at most ``MAX_PREFIX_LEN`` characters
+    (see ``sanitize_name_prefix``)."""
+    return sanitize_name_prefix(raw)[0]
 
 
 def is_rfc1123_label(value: str) -> bool:

@@ -50,12 +50,18 @@ def redact_text(text: str, secret_values: Iterable[Optional[str]]) -> str:
 #: ``env_defaults``. Their values, like those of a Job's env list, are also judged by
 #: shape (``credential_shape``), whatever the variable is called.
 _ENV_MAP_KEYS = ("env", "env_defaults")
+#: Keys whose mapping holds the *names* of secrets by role (a profile's
+#: ``default_secrets_mapping: {s3_credentials_secret: prp-s3-credentials}``): its keys
+#: say "secret" but its values are names a user needs to see.
+_SECRET_NAME_MAP_KEYS = ("default_secrets_mapping",)
 
 
-def _secret_children(node: dict, env_map: bool) -> List[Any]:
+def _secret_children(node: dict, env_map: Any) -> List[Any]:
     """The keys of ``node`` whose (scalar) values are secrets: by the key's name; in a
     Kubernetes env entry (``{"name": ..., "value": ...}``) by the variable's name; in
     an env entry or an environment map also by the value's shape."""
+    if env_map == "names":
+        return []
     keys = []
     name = node.get("name")
     env_entry = isinstance(name, str) and "value" in node
@@ -70,6 +76,12 @@ def _secret_children(node: dict, env_map: bool) -> List[Any]:
         elif env_map and isinstance(value, str) and credential_shape(value):
             keys.append(key)
     return keys
+
+
+def _child_kind(key: Any) -> Any:
+    """How the mapping under ``key`` is judged: "names" (values are secret names),
+    True (an environment: values judged by shape too) or False."""
+    return "names" if key in _SECRET_NAME_MAP_KEYS else key in _ENV_MAP_KEYS
 
 
 def secret_values_in(data: Any) -> List[str]:
@@ -88,7 +100,7 @@ def secret_values_in(data: Any) -> List[str]:
                     if isinstance(value, str) and len(value) >= _MIN_FOUND_LEN and value not in found:
                         found.append(value)
                 else:
-                    walk(value, key in _ENV_MAP_KEYS)
+                    walk(value, _child_kind(key))
         elif isinstance(node, (list, tuple)):
             for item in node:
                 walk(item)
@@ -97,7 +109,12 @@ def secret_values_in(data: Any) -> List[str]:
     return found
 
 
-def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
+#: How a key that is not set (a None value) is shown by ``redact_sensitive_map``, as the
+#: reference shows it: "not configured" stays distinct from "configured but empty".
+UNSET = "<unset>"
+
+
+def redact_document(data: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
     """A copy of ``data`` (nested dicts / lists / strings) with secrets masked.
 
     Masks (1) the value of any key whose name says it is secret, (2) in Kubernetes env
@@ -105,14 +122,14 @@ def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ())
     (3) env values (env lists, ``env`` / ``env_defaults`` maps) that look like
     credentials (an AWS access key id, a long random token), (4) every known secret
     value wherever it appears in any string, and (5) the values found by (1)-(3)
-    wherever else they appear (an argument that repeats a token).
+    wherever else they appear (an argument that repeats a token). None stays None.
     """
     known = [v for v in secret_values if v] + secret_values_in(data)
 
     def walk(node: Any, env_map: bool = False) -> Any:
         if isinstance(node, dict):
             secret = _secret_children(node, env_map)
-            return {key: MASK if key in secret else walk(value, key in _ENV_MAP_KEYS) for key, value in node.items()}
+            return {key: MASK if key in secret else walk(value, _child_kind(key)) for key, value in node.items()}
         if isinstance(node, list):
             return [walk(item) for item in node]
         if isinstance(node, tuple):
@@ -122,6 +139,18 @@ def redact_sensitive_map(data: Any, secret_values: Iterable[Optional[str]] = ())
         return node
 
     return walk(data)
+
+
+def redact_sensitive_map(values: Any, secret_values: Iterable[Optional[str]] = ()) -> Any:
+    """``values`` (a mapping, as the reference takes it) ready to log: secrets masked as
+    ``redact_document`` does, and a key whose value is None shown as ``"<unset>"``.
+
+    Keys are matched by whole words (``AWS_SECRET_ACCESS_KEY`` and ``api-token`` are
+    secret, ``SECRETS_PATH`` and ``monkey`` are not)."""
+    shown = redact_document(values, secret_values)
+    if isinstance(shown, dict):
+        return {key: UNSET if value is None else value for key, value in shown.items()}
+    return shown
 
 
 # --- values that look like credentials ------------------------------------------------

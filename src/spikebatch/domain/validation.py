@@ -148,6 +148,21 @@ def _find_model(title: str) -> Optional[Type[BaseModel]]:
     return None
 
 
+def _problems(
+    error: ValidationError, model: Optional[Type[BaseModel]] = None
+) -> List[Tuple[List[Any], str, str]]:
+    """(location, pydantic error type, message) per problem, union tags dropped."""
+    model = model or _find_model(error.title)
+    schema = getattr(model, "__pydantic_core_schema__", None)
+    items: List[_Item] = []
+    kinds: Dict[Tuple[Any, ...], str] = {}
+    for problem in error.errors(include_url=False):
+        loc, unions = _walk(schema, problem["loc"]) if schema else (list(problem["loc"]), [])
+        items.append((loc, unions, _message(problem)))
+        kinds.setdefault(tuple(loc), problem["type"])
+    return [(loc, kinds.get(tuple(loc), "value_error"), message) for loc, message in _pick_union_members(items, 0)]
+
+
 def summarize_validation_errors(
     error: ValidationError, root: str = "", model: Optional[Type[BaseModel]] = None
 ) -> List[str]:
@@ -157,18 +172,36 @@ def summarize_validation_errors(
     are not fields: they are dropped, and a value that fits no member of a union is one
     problem, not one per member.
     """
-    model = model or _find_model(error.title)
-    schema = getattr(model, "__pydantic_core_schema__", None)
-    items: List[_Item] = []
-    for problem in error.errors(include_url=False):
-        loc, unions = _walk(schema, problem["loc"]) if schema else (list(problem["loc"]), [])
-        items.append((loc, unions, _message(problem)))
+    if isinstance(error, JobSpecValidationError):
+        return list(error.problems)
     lines = []
-    for loc, message in _pick_union_members(items, 0):
+    for loc, _, message in _problems(error, model):
         line = f"{_location([root, *loc] if root else loc)}: {message}"
         if line not in lines:
             lines.append(line)
     return lines
+
+
+def summarize_validation_error(exc: ValidationError) -> str:
+    """The reference's summary of a validation error: an ``Invalid job config:`` header
+    and one ``  - field.path: what is wrong`` line per problem (just the header when
+    there is none). Takes our JobSpecValidationError or any pydantic ValidationError."""
+    lines = summarize_validation_errors(exc)
+    if not lines:
+        return "Invalid job config"
+    return "Invalid job config:\n  - " + "\n  - ".join(lines)
+
+
+def _invalid(exc: ValidationError, root: str, model: Type[BaseModel]) -> JobSpecValidationError:
+    problems = _problems(exc, model)
+    lines: List[str] = []
+    details = []
+    for loc, kind, message in problems:
+        line = f"{_location([root, *loc] if root else loc)}: {message}"
+        if line not in lines:
+            lines.append(line)
+            details.append((tuple([root, *loc] if root else loc), kind, message))
+    return JobSpecValidationError(lines, details, model.__name__)
 
 
 def validate_model(model: Type[M], payload: Any, root: str = "") -> M:
@@ -177,15 +210,20 @@ def validate_model(model: Type[M], payload: Any, root: str = "") -> M:
         return payload
     if not isinstance(payload, Mapping):
         where = f"{root}: " if root else ""
+        message = f"expected a mapping of fields, got {type(payload).__name__}"
         raise JobSpecValidationError(
-            [f"{where}expected a mapping of fields, got {type(payload).__name__}"]
+            [f"{where}{message}"], [((root,) if root else (), "model_type", message)], model.__name__
         )
     try:
         return model.model_validate(dict(payload))
+    except JobSpecValidationError:
+        raise
     except ValidationError as exc:
-        raise JobSpecValidationError(summarize_validation_errors(exc, root, model)) from None
+        raise _invalid(exc, root, model) from None
 
 
 def validate_job_spec(payload: Any) -> JobSpec:
-    """Parse and validate a raw job spec payload (e.g. a loaded YAML mapping)."""
+    """Parse and validate a raw job spec payload (e.g. a loaded YAML mapping).
+
+    Raises JobSpecValidationError, which is also a pydantic ``ValidationError``."""
     return validate_model(JobSpec, payload)

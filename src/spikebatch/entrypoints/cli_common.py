@@ -155,9 +155,9 @@ def report(pairs: Mapping[str, Any], option: Optional[str], extra: Optional[Mapp
 
 def print_json(document: Any) -> None:
     """One JSON document on stdout, known secret values masked."""
-    from ..domain.redaction import redact_sensitive_map
+    from ..domain.redaction import redact_document
 
-    shown = redact_sensitive_map(json.loads(json.dumps(document, default=str)), known_secrets())
+    shown = redact_document(json.loads(json.dumps(document, default=str)), known_secrets())
     print(json.dumps(shown, indent=2, sort_keys=False), flush=True)
 
 

@@ -212,10 +212,10 @@ def profiles_show(
         import yaml
 
         from ..container import load_profile
-        from ..domain.redaction import redact_sensitive_map
+        from ..domain.redaction import redact_document
 
         prof = load_profile(name)
-        data = redact_sensitive_map(prof.model_dump(mode="json"), known_secrets())
+        data = redact_document(prof.model_dump(mode="json"), known_secrets())
         if wants_json(output):
             print_json(data)
         else:

@@ -24,6 +24,8 @@ from .yaml_reader import check_user_file, parse_yaml, read_user_text
 
 PROFILE_PATH_ENV = "SPIKEBATCH_PROFILE_PATH"
 _SUFFIXES = (".yaml", ".yml")
+#: The reference's other names of built-in profiles (used when no profile has the name).
+PROFILE_ALIASES: Dict[str, str] = {"default": "defaults", "nautilus": "nrp"}
 
 
 def user_profile_dirs(env: Optional[Dict[str, str]] = None) -> List[Path]:
@@ -71,8 +73,33 @@ def _file_identity(path: Path) -> str:
     return f"file:{path.resolve()}"
 
 
-def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str]:
-    """(yaml text, source description, source identity) for a profile name."""
+def _candidates(name: str) -> List[str]:
+    """The names ``name`` may mean, in order: as written (trimmed), lower-cased, and the
+    built-in profile a reference alias stands for."""
+    trimmed = str(name).strip()
+    folded = trimmed.casefold()
+    return list(dict.fromkeys(n for n in (trimmed, folded, PROFILE_ALIASES.get(folded)) if n))
+
+
+def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str, str]:
+    """(yaml text, source description, source identity, the name found) for a profile
+    name (trimmed, case-folded or a reference alias when the name as written is not
+    found)."""
+    for candidate in _candidates(name):
+        found = _find_exact(candidate, env)
+        if found is not None:
+            return (*found, candidate)
+    known = ", ".join(available_profiles(env))
+    aliases = ", ".join(f"{alias} -> {target}" for alias, target in PROFILE_ALIASES.items())
+    raise ProfileNotFoundError(
+        f"unknown profile {name!r}; known profiles: {known} (user profiles go in ${PROFILE_PATH_ENV} "
+        f"or ~/.config/spikebatch/profiles/<name>.yaml; aliases: {aliases})"
+    )
+
+
+def _find_exact(name: str, env: Optional[Dict[str, str]]) -> Optional[Tuple[str, str, str]]:
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return None  # a name, never a path
     for folder in user_profile_dirs(env):
         for suffix in _SUFFIXES:
             path = folder / f"{name}{suffix}"
@@ -82,11 +109,7 @@ def _find(name: str, env: Optional[Dict[str, str]]) -> Tuple[str, str, str]:
         entry = _builtin_dir() / f"{name}{suffix}"
         if entry.is_file():
             return entry.read_text(encoding="utf-8"), f"built-in profile {name!r}", f"built-in:{name}"
-    known = ", ".join(available_profiles(env))
-    raise ProfileNotFoundError(
-        f"unknown profile {name!r}; known profiles: {known} "
-        f"(user profiles go in ${PROFILE_PATH_ENV} or ~/.config/spikebatch/profiles/<name>.yaml)"
-    )
+    return None
 
 
 def _deep_merge(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any]:
@@ -110,7 +133,7 @@ def _resolve(
         return data
     if not isinstance(parent, str):
         raise ConfigError(f"{source}: extends must be a profile name")
-    text, parent_source, identity = _find(parent, env)
+    text, parent_source, identity, parent = _find(parent, env)
     if identity in {seen_identity for seen_identity, _ in seen}:
         names = [name for _, name in seen]
         raise ConfigError(f"{source}: profiles extend each other in a loop ({' -> '.join([*names, parent])})")
@@ -137,7 +160,11 @@ def load_cluster_profile(path: str | os.PathLike, env: Optional[Dict[str, str]] 
 
 
 def load_profile_from_name(name: str, env: Optional[Dict[str, str]] = None) -> ClusterProfile:
-    """Load a built-in or user profile by name; an unknown name lists the known ones."""
-    text, source, identity = _find(name, env)
+    """Load a built-in or user profile by name; an unknown name lists the known ones.
+
+    The name is trimmed; when no profile has it as written, its lower-case form and the
+    reference's aliases (``default`` -> defaults, ``nautilus`` -> nrp) are tried. An
+    unknown name is a ProfileNotFoundError (the reference falls back to defaults)."""
+    text, source, identity, name = _find(name, env)
     data = _read_yaml(text, source)
     return _to_profile(_resolve(data, source, env, ((identity, name),)), source, name)
