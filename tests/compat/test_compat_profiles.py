@@ -105,8 +105,6 @@ def test_the_nrp_secret_is_mounted_twice_with_its_sub_paths(reference_profile_fi
     assert [m["name"] for m in mounts if m["name"] == "kube-config"] == ["kube-config"]
 
 
-@pytest.mark.xfail(strict=True, reason="domain/manifest.py (session area) must list each pod volume once: "
-                   "use domain.effective.pod_volumes(volumes) for pod_spec['volumes']")
 def test_the_nrp_secret_is_one_pod_volume(reference_profile_files: Dict[str, Path]) -> None:
     volumes = _pod(_nrp_manifest(reference_profile_files))["volumes"]
     assert [v["name"] for v in volumes] == ["prp-s3-credentials", "kube-config"]

@@ -94,7 +94,7 @@ def test_policy_check_passes_and_warns_without_submitting(cli: Cli, tmp_path: Pa
     warned = cli("--profile", "nrp", "policy-check", "--job-config", str(config), *image)
     assert warned.returncode == 0, warned.stderr
     assert warned.keys["POLICY"] == "WARN" and int(warned.keys["WARN"]) >= 1
-    assert "policy: WARN" in warned.stderr
+    assert "policy: [WARN] " in warned.stderr
     document = cli("--profile", "nrp", "policy-check", "--job-config", str(config), *image, "-o", "json").json()
     assert document["policy"] == "WARN" and document["blocked"] is False
     assert any(f["level"] == "WARN" for f in document["findings"])

@@ -71,7 +71,7 @@ def test_plain_job_shape(profile: ClusterProfile) -> None:
     assert meta["labels"]["team"] == "ephys"
     job = manifest["spec"]
     assert job["backoffLimit"] == 0
-    assert job["ttlSecondsAfterFinished"] == 86400
+    assert job["ttlSecondsAfterFinished"] == 3600
     assert "activeDeadlineSeconds" not in job
     pod = job["template"]["spec"]
     assert job["template"]["metadata"]["labels"][RUN_ID_LABEL] == RUN_ID

@@ -492,8 +492,9 @@ def test_policy_config_defaults():
     assert policy.warn_request_limit_mismatch is True
     assert policy.max_interactive_gpus == 2
     assert policy.block_gpus_over_interactive_limit is False
-    assert policy.max_runtime_seconds is None
-    assert policy.sleep_threshold_seconds == 3600
+    assert policy.max_runtime_seconds == 1_209_600
+    assert policy.sleep_duration_threshold_s == 86_400
+    assert policy.block_long_runtime is False and policy.warn_missing_deadline is False
     assert policy.max_limit_request_ratio == 4.0
 
 
@@ -502,7 +503,7 @@ def test_policy_config_defaults():
     [
         ("max_interactive_gpus", -1, "greater than or equal to 0"),
         ("max_runtime_seconds", 0, "greater than 0"),
-        ("sleep_threshold_seconds", -5, "greater than or equal to 0"),
+        ("sleep_duration_threshold_s", 0, "greater than or equal to 1"),
         ("max_limit_request_ratio", 0.5, "greater than or equal to 1"),
         ("block_sleep_infinity", "perhaps", "valid boolean"),
     ],
@@ -514,7 +515,7 @@ def test_policy_config_rejects_out_of_range(field, value, expected):
 
 
 def test_policy_config_accepts_thresholds():
-    policy = PolicyConfig(max_interactive_gpus=0, max_runtime_seconds=60, sleep_threshold_seconds=0, max_limit_request_ratio=1.0)
+    policy = PolicyConfig(max_interactive_gpus=0, max_runtime_seconds=60, sleep_duration_threshold_s=1, max_limit_request_ratio=1.0)
     assert (policy.max_interactive_gpus, policy.max_runtime_seconds) == (0, 60)
 
 

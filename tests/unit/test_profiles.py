@@ -139,7 +139,7 @@ def test_nrp_profile(env):
     assert "KUBECONFIG" not in hook.env_defaults
     assert profile.default_volumes == [] and profile.pod_security.run_as_user == 1000
     assert profile.policy.max_runtime_seconds == 1209600
-    assert profile.policy.sleep_threshold_seconds == 600
+    assert profile.policy.sleep_duration_threshold_s == 600
     assert profile.policy.max_limit_request_ratio == 1.2
     assert profile.policy.max_interactive_gpus == 2
     assert profile.affinity["nodeAffinity"]

@@ -23,6 +23,7 @@ from .effective import (
     effective_pull_policy,
     effective_resources,
     effective_volumes,
+    pod_volumes,
     resolve_image,
     target_namespace,
 )
@@ -59,13 +60,8 @@ def _pod_security(profile: ClusterProfile) -> Dict[str, Any]:
 
 def _pod_volumes(volumes: List[VolumeMountSpec]) -> List[Dict[str, Any]]:
     """One pod volume per volume name (the first mount of a name says its source)."""
-    seen: Dict[str, Dict[str, Any]] = {}
-    for volume in volumes:
-        seen.setdefault(volume.name, {
-            "name": volume.name, "secret_name": volume.secret_name, "pvc_name": volume.pvc_name,
-            "read_only": volume.read_only, "empty_dir": volume.empty_dir, "size_limit": volume.size_limit,
-        })
-    return list(seen.values())
+    return [{"name": v.name, "secret_name": v.secret_name, "pvc_name": v.pvc_name, "read_only": v.read_only,
+             "empty_dir": v.empty_dir, "size_limit": v.size_limit} for v in pod_volumes(volumes)]
 
 
 def job_context(job_name: str, job_spec: JobSpec, profile: ClusterProfile, labels: Mapping[str, str]) -> Dict[str, Any]:
