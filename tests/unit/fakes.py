@@ -185,7 +185,10 @@ class ScriptedBackend:
     def pods_for_job(self, job_name: str) -> List[str]:
         return []
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+        return iter(())
+
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
         return iter(())
 
     def delete_job(self, job_name: str) -> bool:
