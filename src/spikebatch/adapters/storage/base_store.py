@@ -40,6 +40,7 @@ from ...domain.errors import (
     StorageUnavailableError,
 )
 from ...domain.models import StoragePathTemplates
+from ...domain.storage_paths import STORAGE_CATEGORIES
 from ...domain.storage_uri import StorageURI, parse_uri, relative_key_problem
 from ...ports.storage import IncompleteUpload, ProgressCallback
 from ..files.atomic import atomic_path
@@ -203,6 +204,12 @@ class BaseArtifactStore(RunOutputs, abc.ABC):
             )
 
     def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
+        template = getattr(self.path_templates, category, None) if category in STORAGE_CATEGORIES else None
+        if template is not None and not _uses_filename(template):
+            # outputs / logs: the run's prefix, whatever the filename (the reference's
+            # templates ignore it too); ask download_output / list_output_files for files.
+            self._check_run_id(run_id)
+            return str(self._parse(self._render(category, run_id=run_id), what="prefix").as_prefix())
         if category == "blobs":
             if len(filename) != 64 or not set(filename) <= _HEX64:
                 raise InvalidURIError(
@@ -217,12 +224,7 @@ class BaseArtifactStore(RunOutputs, abc.ABC):
                     f"filename {filename!r} for run {run_id!r} is not a safe relative name "
                     f"({problem or 'it ends with /'}); use a plain file name"
                 )
-        rendered = self._render(category, run_id=run_id, filename=filename)
-        if not _uses_filename(getattr(self.path_templates, category)):
-            # outputs / logs: the run's prefix, whatever the filename (the reference's
-            # templates ignore it too); ask download_output / list_output_files for files.
-            return str(self._parse(rendered, what="prefix").as_prefix())
-        return str(self._parse(rendered))
+        return str(self._parse(self._render(category, run_id=run_id, filename=filename)))
 
     def output_prefix_for_run(self, run_id: str) -> str:
         self._check_run_id(run_id)

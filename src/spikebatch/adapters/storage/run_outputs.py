@@ -52,7 +52,7 @@ class RunOutputs:
                                   "name one file under the run's output prefix, e.g. 'result.json'")
         prefix = self.output_prefix_for_run(run_id)  # type: ignore[attr-defined]
         if not prefix:
-            raise InvalidURIError("the storage prefix is not set, so a run has no outputs to download; set "
+            raise InvalidURIError("storage prefix is not set, so a run has no outputs to download; set "
                                   "default_s3_prefix in the profile or pass prefix=")
         target = safe_local_path(Path(local_dir).expanduser(), filename, source=prefix + filename)
         dl: Any = self.download_file  # type: ignore[attr-defined]
