@@ -172,10 +172,12 @@ class KubernetesBatchJobBackend:
         return job, sorted_by_creation(pods.get("items") or [])
 
     # ------------------------------------------------------------------ port
-    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
+    # Parameter names as the reference's (manifest_path_or_str, name), so keyword calls port.
+    def apply_manifest(self, manifest_path_or_str: ManifestInput, dry_run: bool = False) -> str:
+        """Create the Job from a YAML file path, YAML text or a dict; return its name."""
         if self.fallback is not None:
-            return self.fallback.apply_manifest(manifest, dry_run=dry_run)
-        body = prepare_job_manifest(manifest, self.namespace)
+            return self.fallback.apply_manifest(manifest_path_or_str, dry_run=dry_run)
+        body = prepare_job_manifest(manifest_path_or_str, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
         check_job_size(body, self.max_job_bytes, target=f"{JOBS} {name!r}", where=f"in namespace {self.namespace!r}")
         # dryRun=All: the API server validates, admits and authorises, and stores nothing.
@@ -184,10 +186,11 @@ class KubernetesBatchJobBackend:
                              verb="create", resource=JOBS, name=name, **extra)
         return created["metadata"]["name"]
 
-    def job_status(self, job_name: str) -> JobState:
+    def job_status(self, name: str) -> JobState:
+        """"Pending", "Running", "Complete", "Failed" or "Unknown" (a str enum)."""
         if self.fallback is not None:
-            return self.fallback.job_status(job_name)
-        return job_state_of(self._read_job(job_name))
+            return self.fallback.job_status(name)
+        return job_state_of(self._read_job(name))
 
     def job_report(self, job_name: str) -> JobReport:
         if self.fallback is not None:
@@ -256,12 +259,13 @@ class KubernetesBatchJobBackend:
         return PodLogStream(open_log, read_pod,
                             lambda e: is_unreachable(e) or isinstance(e, BackendUnavailableError))
 
-    def delete_job(self, job_name: str) -> bool:
+    def delete_job(self, name: str) -> bool:
+        """Delete the Job and its pods; True if it existed, False (no error) if not."""
         if self.fallback is not None:
-            return self.fallback.delete_job(job_name)
+            return self.fallback.delete_job(name)
         try:
-            self._json(self._batch.delete_namespaced_job, job_name, self.namespace,
-                       propagation_policy="Background", verb="delete", resource=JOBS, name=job_name)
+            self._json(self._batch.delete_namespaced_job, name, self.namespace,
+                       propagation_policy="Background", verb="delete", resource=JOBS, name=name)
         except JobNotFoundError:
             return False
         return True
