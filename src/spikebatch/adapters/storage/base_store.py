@@ -1,6 +1,6 @@
 """BaseArtifactStore: what the three ArtifactStore adapters share -- the path layout,
 content-addressed blobs with dedupe, verified atomic downloads (resumed after a dropped
-connection) and output listing/download.
+connection); output listing and download come from RunOutputs (run_outputs.py).
 
 An adapter subclasses BaseArtifactStore and implements its primitives (_stat, _upload,
 _open_range, _list, _read, _write, _delete, and _incomplete / _abort for uploads left
@@ -45,7 +45,6 @@ from ...domain.storage_uri import StorageURI, parse_uri, relative_key_problem
 from ...ports.storage import IncompleteUpload, ProgressCallback
 from ..files.atomic import atomic_path
 from ..files.digests import DigestCache, FileIdentity, check_unchanged
-from ..files.path_guard import safe_local_path
 from .progress import Progress, TransferCancelled
 from .retry import RetryPolicy
 from .run_outputs import RunOutputs
@@ -387,37 +386,6 @@ class BaseArtifactStore(RunOutputs, abc.ABC):
                     "nothing was written -- the object changed since it was recorded"
                 )
         return str(dest)
-
-    def list_outputs(self, output_prefix: str) -> list[str]:
-        prefix = self._parse(output_prefix, what="prefix").as_prefix()
-        return sorted(str(uri) for uri, _ in self._list(prefix))
-
-    def download_outputs(self, *, output_prefix: str, local_dir: str | Path,
-                         progress: Optional[ProgressCallback] = None) -> list[Path]:
-        prefix = self._parse(output_prefix, what="prefix").as_prefix()
-        objects = sorted(self._list(prefix), key=lambda item: str(item[0]))
-        if not objects:
-            raise ObjectNotFoundError(
-                f"no objects under {prefix}; check the run id, or wait until the job "
-                "has finished writing its outputs"
-            )
-        root = Path(local_dir)
-        # Every key is checked before anything is written: one bad key stops the whole
-        # download instead of leaving a partial folder behind.
-        plan = [(uri, safe_local_path(root, uri.relative_to(prefix), source=str(uri)))
-                for uri, _ in objects]
-        total = sum(size for _, size in objects)
-        overall = Progress(progress, total)
-        paths: list[Path] = []
-        for uri, dest in plan:
-            last = [0]
-
-            def forward(done: int, _total: int, last: list[int] = last) -> None:
-                overall.add(done - last[0])
-                last[0] = done
-
-            paths.append(Path(self.download_file(s3_uri=str(uri), local_path=dest, progress=forward)))
-        return paths
 
     # --- small objects -----------------------------------------------------------
     def exists(self, uri: str) -> bool:
