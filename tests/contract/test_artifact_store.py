@@ -22,6 +22,7 @@ import pytest
 
 from spikebatch.errors import (
     BucketNotFoundError,
+    ConfigError,
     IntegrityError,
     InvalidURIError,
     ObjectNotFoundError,
@@ -124,7 +125,9 @@ def test_layout_follows_the_path_templates(store_env) -> None:
     store = store_env.store()
     p = store_env.prefix
     assert store.build_uri(run_id="r1", filename="bundle.zip") == p + "inputs/r1/bundle.zip"
-    assert store.build_uri(run_id="r1", filename="fig.png", category="outputs") == p + "outputs/r1/fig.png"
+    # outputs / logs templates carry no {filename}: the run's prefix, as the reference's
+    assert store.build_uri(run_id="r1", filename="fig.png", category="outputs") == p + "outputs/r1/"
+    assert store.build_uri(run_id="r1", filename="", category="logs") == p + "logs/r1/"
     assert store.output_prefix_for_run("r1") == p + "outputs/r1/"
     assert store.logs_prefix_for_run("r1") == p + "logs/r1/"
     assert store.build_uri(run_id="", filename="a" * 64, category="blobs") == p + "blobs/sha256/" + "a" * 64
@@ -145,13 +148,18 @@ def test_unknown_category_is_a_clear_error(store_env) -> None:
         store_env.store().build_uri(run_id="r1", filename="x", category="bogus")
 
 
-def test_unset_prefix_is_a_clear_error(s3_env) -> None:
-    store = s3_env.store(prefix=None)
+@pytest.mark.parametrize("unset", [None, ""])
+def test_unset_prefix_is_a_clear_error(s3_env, unset) -> None:
+    store = s3_env.store(prefix=unset)
+    assert store.prefix is None
     for call in (lambda: store.build_uri(run_id="r1", filename="x"),
-                 lambda: store.output_prefix_for_run("r1"),
-                 lambda: store.put_blob(random_file(s3_env.tmp / "f", 10))):
-        with pytest.raises(InvalidURIError, match="storage prefix is not set; set default_s3_prefix"):
+                 lambda: store.put_blob(random_file(s3_env.tmp / "f", 10)),
+                 lambda: store.download_output(run_id="r1", filename="x", local_dir=s3_env.tmp)):
+        with pytest.raises(InvalidURIError, match="storage prefix is not set.*; set default_s3_prefix"):
             call()
+    # The run's prefixes are "" and it lists nothing (the reference's answers).
+    assert store.output_prefix_for_run("r1") == store.logs_prefix_for_run("r1") == ""
+    assert store.list_output_files("r1") == []
     # Full URIs still work without a prefix (the runner's case).
     assert store.write_bytes(s3_env.uri("x.txt"), b"x") == s3_env.uri("x.txt")
 
@@ -181,7 +189,7 @@ def test_malformed_uris_are_rejected_by_every_method(store_env, bad) -> None:
     calls = [lambda: store.exists(bad), lambda: store.read_bytes(bad), lambda: store.write_bytes(bad, b"x"),
              lambda: store.upload_file(local_path=src, s3_uri=bad),
              lambda: store.download_file(s3_uri=bad, local_path=store_env.tmp / "out"),
-             lambda: store.list_output_files(bad)]
+             lambda: store.list_outputs(bad)]
     for call in calls:
         with pytest.raises(InvalidURIError) as caught:
             call()
@@ -208,14 +216,14 @@ def test_round_trip_with_progress_and_sha256_metadata(store_env) -> None:
     down: list[tuple[int, int]] = []
     dest = store.download_file(s3_uri=uri, local_path=store_env.tmp / "back" / "rec.bin",
                                progress=lambda d, t: down.append((d, t)))
-    assert dest.read_bytes() == src.read_bytes()
+    assert isinstance(dest, str) and Path(dest).read_bytes() == src.read_bytes()
     for calls in (up, down):
         assert calls[-1] == (size, size)
         assert {t for _, t in calls} == {size}
         assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
     # An existing folder as local_path keeps the object's name.
     (store_env.tmp / "dir").mkdir()
-    assert store.download_file(s3_uri=uri, local_path=store_env.tmp / "dir") == store_env.tmp / "dir" / "rec.bin"
+    assert store.download_file(s3_uri=uri, local_path=store_env.tmp / "dir") == str(store_env.tmp / "dir" / "rec.bin")
 
 
 def test_small_objects_and_missing_objects(store_env) -> None:
@@ -228,7 +236,7 @@ def test_small_objects_and_missing_objects(store_env) -> None:
     empty = store_env.uri("logs/r1/empty.log")
     store.upload_file(local_path=random_file(store_env.tmp / "empty.log", 0), s3_uri=empty)
     assert store.read_bytes(empty) == b""
-    assert store.download_file(s3_uri=empty, local_path=store_env.tmp / "e" / "empty.log").read_bytes() == b""
+    assert Path(store.download_file(s3_uri=empty, local_path=store_env.tmp / "e" / "empty.log")).read_bytes() == b""
     missing = store_env.uri("logs/r1/nope.log")
     for call in (lambda: store.read_bytes(missing),
                  lambda: store.download_file(s3_uri=missing, local_path=store_env.tmp / "nope.log")):
@@ -243,22 +251,50 @@ def test_list_and_download_outputs(store_env) -> None:
     store = store_env.store()
     files = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3 * MiB)}
     for rel, data in files.items():
-        store.write_bytes(store.build_uri(run_id="r1", filename=rel, category="outputs"), data)
-    store.write_bytes(store.build_uri(run_id="r10", filename="other.txt", category="outputs"), b"x")
+        store.write_bytes(store.output_prefix_for_run("r1") + rel, data)
+    store.write_bytes(store.output_prefix_for_run("r10") + "other.txt", b"x")
     prefix = store.output_prefix_for_run("r1")
     expected = [prefix + "a.txt", prefix + "sub/b.bin"]
-    assert store.list_output_files(prefix) == expected
-    assert store.list_output_files(prefix.rstrip("/")) == expected  # never matches r10
+    assert store.list_outputs(prefix) == expected
+    assert store.list_outputs(prefix.rstrip("/")) == expected  # never matches r10
     seen: list[tuple[int, int]] = []
-    paths = store.download_output(output_prefix=prefix, local_dir=store_env.tmp / "out",
-                                  progress=lambda d, t: seen.append((d, t)))
+    paths = store.download_outputs(output_prefix=prefix, local_dir=store_env.tmp / "out",
+                                   progress=lambda d, t: seen.append((d, t)))
     assert sorted(p.relative_to(store_env.tmp / "out").as_posix() for p in paths) == sorted(files)
     for rel, data in files.items():
         assert (store_env.tmp / "out" / rel).read_bytes() == data
     total = sum(len(d) for d in files.values())
     assert seen[-1] == (total, total)
     with pytest.raises(ObjectNotFoundError, match="no objects under .*outputs/r2/"):
-        store.download_output(output_prefix=store.output_prefix_for_run("r2"), local_dir=store_env.tmp / "o2")
+        store.download_outputs(output_prefix=store.output_prefix_for_run("r2"), local_dir=store_env.tmp / "o2")
+
+
+def test_run_addressed_outputs_as_the_reference_calls_them(store_env) -> None:
+    store = store_env.store()
+    prefix = store.output_prefix_for_run("r1")
+    store.write_bytes(prefix + "a.txt", b"alpha")
+    store.write_bytes(prefix + "sub/b.txt", b"beta")
+    store.write_bytes(store.output_prefix_for_run("r10") + "other.txt", b"x")
+    keys = store.list_output_files("r1")
+    # object keys: no scheme, no bucket (for the local store: the file's path)
+    assert [k.rsplit("outputs/", 1)[1] for k in keys] == ["r1/a.txt", "r1/sub/b.txt"]
+    assert all(not k.startswith(("s3://", "file://")) and prefix.endswith(k.rsplit("r1/", 1)[0].lstrip("/") + "r1/")
+               for k in keys)
+    assert store.DEFAULT_LIST_OUTPUT_LIMIT == 10_000
+    assert store.list_output_files("r1", max_keys=2) == keys
+    with pytest.raises(ConfigError, match="more than max_keys=1 objects under .*outputs/r1/"):
+        store.list_output_files("r1", max_keys=1)
+    assert store.list_output_files("r2") == []
+
+    got = store.download_output(run_id="r1", filename="sub/b.txt", local_dir=store_env.tmp / "dl")
+    assert isinstance(got, str) and got == str((store_env.tmp / "dl" / "sub" / "b.txt").absolute())
+    assert Path(got).read_bytes() == b"beta"
+    for bad in ("../escape.txt", "/etc/passwd", "sub/../../x"):
+        with pytest.raises(InvalidURIError, match="is refused"):
+            store.download_output(run_id="r1", filename=bad, local_dir=store_env.tmp / "dl2")
+    assert not (store_env.tmp / "dl2").exists()
+    with pytest.raises(ObjectNotFoundError, match="missing.txt"):
+        store.download_output(run_id="r1", filename="missing.txt", local_dir=store_env.tmp / "dl3")
 
 
 def test_download_is_verified_against_the_recorded_sha256(store_env) -> None:
@@ -280,7 +316,7 @@ def test_download_can_demand_the_content_the_caller_expects(store_env) -> None:
     source.write_bytes(b"recording bytes" * 1000)
     uri = store.upload_file(local_path=source, s3_uri=store_env.uri("outputs/r1/rec.bin"))
     right = hashlib.sha256(source.read_bytes()).hexdigest()
-    assert store.download_file(s3_uri=uri, local_path=store_env.tmp / "ok.bin", expected_sha256=right).read_bytes() == source.read_bytes()
+    assert Path(store.download_file(s3_uri=uri, local_path=store_env.tmp / "ok.bin", expected_sha256=right)).read_bytes() == source.read_bytes()
     with pytest.raises(IntegrityError, match=f"rec.bin has sha256 {right}, not the expected {'1' * 64}"):
         store.download_file(s3_uri=uri, local_path=store_env.tmp / "bad.bin", expected_sha256="1" * 64)
     assert not (store_env.tmp / "bad.bin").exists()
@@ -297,7 +333,8 @@ def test_read_only_download_of_a_blob_links_the_local_object_instead_of_copying(
 
     placed = store.download_file(s3_uri=uri, local_path=work / "rec.raw", expected_sha256=digest, read_only=True)
 
-    assert placed == work / "rec.raw" and sha256_of(placed) == digest
+    assert placed == str(work / "rec.raw") and sha256_of(placed) == digest
+    placed = Path(placed)
     if store_env.adapter == "local":
         stored = Path(uri.removeprefix("file://"))
         assert placed.is_symlink() or os.stat(placed).st_ino == os.stat(stored).st_ino  # not a copy
@@ -321,8 +358,8 @@ def test_a_local_blob_written_through_a_link_is_refused_then_stored_again(store_
     src = random_file(store_env.tmp / "rec.raw", 64 * 1024)
     digest = sha256_of(src)
     uri = store.put_blob(src)
-    placed = store.download_file(s3_uri=uri, local_path=store_env.tmp / "w" / "rec.raw", expected_sha256=digest,
-                                 read_only=True)
+    placed = Path(store.download_file(s3_uri=uri, local_path=store_env.tmp / "w" / "rec.raw",
+                                      expected_sha256=digest, read_only=True))
     stored = Path(uri.removeprefix("file://"))
     os.chmod(stored, 0o644)
     with open(stored, "r+b") as handle:
@@ -372,7 +409,7 @@ def test_one_gib_round_trip_streams_in_flat_memory(store_env) -> None:
     uri = store.put_blob(src, progress=lambda d, t: calls.append((d, t)))
     assert uri == store_env.uri(f"blobs/sha256/{digest}")
     assert calls[-1] == (GiB, GiB) and store_env.inspect.sha256(uri) == digest
-    back = store.download_file(s3_uri=uri, local_path=store_env.tmp / "back.dat")
+    back = Path(store.download_file(s3_uri=uri, local_path=store_env.tmp / "back.dat"))
     try:
         assert back.stat().st_size == GiB and sha256_of(back) == digest
         growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
@@ -519,7 +556,7 @@ def _every_call(store, env) -> list:
     return [lambda: store.exists(uri), lambda: store.read_bytes(uri), lambda: store.write_bytes(uri, b"x"),
             lambda: store.upload_file(local_path=src, s3_uri=uri), lambda: store.put_blob(src),
             lambda: store.download_file(s3_uri=uri, local_path=env.tmp / "dl.bin"),
-            lambda: store.list_output_files(env.uri("outputs/r1/"))]
+            lambda: store.list_outputs(env.uri("outputs/r1/"))]
 
 
 def test_wrong_credentials_are_access_denied_without_leaking_the_secret(s3_env, caplog) -> None:
@@ -603,7 +640,7 @@ def test_a_dropped_download_resumes_where_it_broke_off(adapter, tmp_path, fake_s
     seen: list[tuple[int, int]] = []
     out = _client_for(adapter, endpoint).download_file(
         s3_uri="s3://bucket/rec.bin", local_path=tmp_path / "rec.bin", progress=lambda d, t: seen.append((d, t)))
-    assert out.read_bytes() == data
+    assert Path(out).read_bytes() == data
     # The second GET asks only for what was not yet written (whole chunks kept).
     assert len(handler.ranges) == 2 and handler.ranges[0] is None
     resumed_at = int(handler.ranges[1].removeprefix("bytes=").rstrip("-"))
@@ -635,11 +672,11 @@ def test_download_output_refuses_keys_leaving_the_target_folder(store_env) -> No
     target.mkdir()
     (target / "link").symlink_to(outside)
     with pytest.raises(UnsafePathError, match="symlink"):
-        store.download_output(output_prefix=prefix, local_dir=target)
+        store.download_outputs(output_prefix=prefix, local_dir=target)
     # A backslash key (a traversal on Windows) is refused too.
     store_env.inspect.put(prefix + "sub\\evil.txt", b"evil")
     with pytest.raises(UnsafePathError, match="backslash"):
-        store.download_output(output_prefix=prefix, local_dir=store_env.tmp / "target2")
+        store.download_outputs(output_prefix=prefix, local_dir=store_env.tmp / "target2")
     # Every key is checked first: not even the safe file was written.
     assert os.listdir(outside) == [] and os.listdir(target) == ["link"]
     assert not (store_env.tmp / "target2").exists()

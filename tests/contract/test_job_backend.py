@@ -95,8 +95,11 @@ def test_job_that_completes(harness):
     assert events[0].kind == "ADDED"
     assert events[-1].state is JobState.COMPLETE
     assert b.job_status(name) == "Complete"
-    assert len(b.pods_for_job(name)) == 1
-    assert list(b.stream_logs(name)) == harness.log_lines
+    [pod] = b.pods_for_job(name)
+    assert list(b.stream_job_logs(name)) == harness.log_lines
+    # one pod's log, as the reference's stream_logs(pod_name, follow=True) gives it
+    assert list(b.stream_logs(pod, follow=False)) == harness.log_lines
+    assert list(b.stream_logs(pod)) == harness.log_lines  # followed: the pod has ended, so it returns
     [info] = [j for j in b.list_jobs({RUN_ID_LABEL: harness.run_id}) if j.name == name]
     assert (info.state, info.run_id, info.namespace) == (JobState.COMPLETE, harness.run_id, harness.namespace)
     assert info.labels[MANAGED_BY_LABEL] == MANAGED_BY_VALUE
@@ -118,8 +121,9 @@ def test_job_that_fails_after_its_retries(harness):
     assert b.job_status(name) is JobState.FAILED
     pods = b.pods_for_job(name)
     assert len(pods) == 2  # backoffLimit 1: the first attempt and one retry
-    # both attempts' logs, oldest first
-    assert list(b.stream_logs(name)) == harness.log_lines * 2
+    # both attempts' logs, oldest first; and each pod's own
+    assert list(b.stream_job_logs(name)) == harness.log_lines * 2
+    assert [list(b.stream_logs(pod, follow=False)) for pod in pods] == [harness.log_lines] * 2
     report = b.job_report(name)
     assert report.state is JobState.FAILED
     if harness.on_cluster:
@@ -155,7 +159,7 @@ def test_logs_streamed_with_follow(harness):
     name = b.apply_manifest(harness.job(harness.name("talks")))
 
     started = time.monotonic()
-    lines = list(b.stream_logs(name, follow=True))  # returns by itself once the Job has ended
+    lines = list(b.stream_job_logs(name, follow=True))  # returns by itself once the Job has ended
 
     assert lines == harness.log_lines
     assert b.job_status(name) is JobState.COMPLETE
@@ -163,11 +167,25 @@ def test_logs_streamed_with_follow(harness):
 
 
 @every_adapter
+def test_one_pods_log_followed_by_its_name(harness):
+    b = harness.backend
+    name = b.apply_manifest(harness.job(harness.name("podlog")))
+    [pod] = wait_for(lambda: b.pods_for_job(name), JOB_TIMEOUT, "the Job's pod to be created")
+
+    assert list(b.stream_logs(pod, follow=True)) == harness.log_lines  # returns once the pod has ended
+
+    for missing in (f"{name}-zzzzz", "no-such-pod"):
+        with pytest.raises(JobNotFoundError, match=missing):
+            b.stream_logs(missing)  # at the call, not at the first line
+    assert b.delete_job(name) is True and b.delete_job(name) is False
+
+
+@every_adapter
 def test_followed_logs_include_retried_pods_in_order(harness):
     b = harness.backend
     name = b.apply_manifest(harness.job(harness.name("retries"), outcome="fail", backoff_limit=1))
 
-    lines = list(b.stream_logs(name, follow=True))
+    lines = list(b.stream_job_logs(name, follow=True))
 
     assert lines == harness.log_lines * 2
     assert b.job_status(name) is JobState.FAILED
@@ -454,7 +472,7 @@ def test_local_env_values_reach_the_process(harness):
     watch_to_end(harness.backend, [name], timeout=30)
 
     # $(VAR) in args expands as the kubelet does; python is this interpreter
-    assert list(harness.backend.stream_logs(name)) == ["hello there hello there-arg"]
+    assert list(harness.backend.stream_job_logs(name)) == ["hello there hello there-arg"]
 
 
 # ------------------------------------------------------------------ local: each pod's TMPDIR
@@ -493,7 +511,7 @@ def test_local_pod_temp_folder_is_removed_when_the_job_ends(harness, temp_root, 
     events = watch_to_end(b, [name], timeout=60)
 
     assert events[-1].state is (JobState.COMPLETE if exit_code == 0 else JobState.FAILED)
-    pod_tmp, sort_dir, run_dir = list(b.stream_logs(name))
+    pod_tmp, sort_dir, run_dir = list(b.stream_job_logs(name))
     # the job's temporary files lay in a folder of its own pod, under the temp root
     assert Path(pod_tmp).parent == temp_root and Path(pod_tmp).name.startswith(f"spikebatch-pod-{name}-")
     assert Path(sort_dir).parent == Path(run_dir).parent == Path(pod_tmp)
@@ -511,7 +529,7 @@ def test_local_keep_env_keeps_the_pod_folder_until_the_job_is_deleted(harness, t
 
     watch_to_end(b, [name], timeout=60)
 
-    notice, pod_tmp, sort_dir, run_dir = list(b.stream_logs(name))
+    notice, pod_tmp, sort_dir, run_dir = list(b.stream_job_logs(name))
     assert "kept" in notice and pod_tmp in notice and "job-delete" in notice
     assert Path(sort_dir).is_dir() and (Path(run_dir) / "input.bin").stat().st_size == 100000
     assert b.delete_job(name) is True
@@ -530,7 +548,7 @@ def test_local_delete_of_a_running_job_removes_its_temp_folder(harness, temp_roo
     code = _SCRATCH_CODE + f"open({str(marker)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
     name = b.apply_manifest(harness.job(harness.name("killed"), command=["python", "-c", code]))
     pid = int(wait_for(lambda: marker.exists() and marker.read_text(), 30, "the job to start"))
-    pod_tmp = Path(list(b.stream_logs(name))[0])
+    pod_tmp = Path(list(b.stream_job_logs(name))[0])
     assert pod_tmp.is_dir()
     if kill_supervisor:
         # the supervisor dies without a word (OOM killer, kill -9): only delete can clean up
@@ -610,12 +628,18 @@ def test_kubernetes_backend_falls_back_to_kubectl_without_client_configuration(t
     b = KubernetesBatchJobBackend(namespace="lab")
     assert isinstance(b.fallback, KubectlBackend) and b.fallback.namespace == "lab"
 
-    with pytest.raises(BackendUnavailableError, match="no Kubernetes client configuration") as err:
-        KubernetesBatchJobBackend(namespace="lab", use_kubectl_fallback=False)
+    # Built without any configuration (as the reference's); the first call says why.
+    strict = KubernetesBatchJobBackend(namespace="lab", use_kubectl_fallback=False)
+    assert strict.request_count == 0
+    with pytest.raises(BackendUnavailableError, match="no Kubernetes client configuration.*fallback disabled") as err:
+        strict.job_status("anything")
     assert "\n" not in str(err.value)
     # a kubeconfig path that names nothing is reported as such, not handed to kubectl
+    typo = KubernetesBatchJobBackend(namespace="lab", kubeconfig=str(tmp_path / "typo.yaml"))
+    with pytest.raises(BackendUnavailableError, match=r"kubeconfig '.*typo.yaml' does not exist; pass the path"):
+        typo.pods_for_job("anything")
     with pytest.raises(BackendUnavailableError, match="does not exist"):
-        KubernetesBatchJobBackend(namespace="lab", kubeconfig=str(tmp_path / "typo.yaml"))
+        typo.apply_manifest({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}})
 
 
 def test_kubernetes_backend_without_a_usable_kubeconfig_uses_kubectl_which_reports_one_line(tmp_path):

@@ -79,7 +79,7 @@ def test_directory_workspace_job_runs_and_comes_back(tmp_path: Path) -> None:
     assert out.get("inputs", "raw") == b"\x00\x01\x02"
     assert (tmp_path / "retrieved" / "outputs" / "note.txt").read_text() == "extra output"
     # the runner's log is stored under the logs prefix
-    log_files = session.storage_client.list_output_files(result.logs_prefix)
+    log_files = session.storage_client.list_outputs(result.logs_prefix)
     assert [u.rsplit("/", 1)[-1] for u in log_files] == ["runner.log"]
 
 

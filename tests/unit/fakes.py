@@ -81,25 +81,35 @@ class MemoryStore:
         return uri
 
     def download_file(self, *, s3_uri: str, local_path: Any, progress: Any = None, expected_sha256: Any = None,
-                      read_only: bool = False) -> Path:
+                      read_only: bool = False) -> str:
         if s3_uri not in self.objects:
             raise ObjectNotFoundError(f"{s3_uri} not found")
         if expected_sha256 is not None and hashlib.sha256(self.objects[s3_uri]).hexdigest() != expected_sha256:
             raise IntegrityError(f"{s3_uri} does not have the expected sha256")
         Path(local_path).write_bytes(self.objects[s3_uri])
-        return Path(local_path)
+        return str(local_path)
 
-    def list_output_files(self, output_prefix: str) -> List[str]:
+    def list_outputs(self, output_prefix: str) -> List[str]:
         return sorted(u for u in self.objects if u.startswith(output_prefix))
 
-    def download_output(self, *, output_prefix: str, local_dir: Any, progress: Any = None) -> List[Path]:
+    def download_outputs(self, *, output_prefix: str, local_dir: Any, progress: Any = None) -> List[Path]:
         paths = []
-        for uri in self.list_output_files(output_prefix):
+        for uri in self.list_outputs(output_prefix):
             target = Path(local_dir) / uri[len(output_prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(self.objects[uri])
             paths.append(target)
         return paths
+
+    DEFAULT_LIST_OUTPUT_LIMIT = 10_000
+
+    def list_output_files(self, run_id: str, *, max_keys: Optional[int] = None) -> List[str]:
+        prefix = self.output_prefix_for_run(run_id)
+        return [u.split("/", 3)[3] for u in self.list_outputs(prefix)]
+
+    def download_output(self, *, run_id: str, filename: str, local_dir: Any) -> str:
+        target = Path(local_dir) / filename
+        return self.download_file(s3_uri=self.output_prefix_for_run(run_id) + filename, local_path=target)
 
     def exists(self, uri: str) -> bool:
         return uri in self.objects
@@ -175,7 +185,10 @@ class ScriptedBackend:
     def pods_for_job(self, job_name: str) -> List[str]:
         return []
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+        return iter(())
+
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
         return iter(())
 
     def delete_job(self, job_name: str) -> bool:

@@ -198,7 +198,7 @@ def test_a_job_over_the_object_limit_is_refused_before_it_is_sent() -> None:
 class _GoneBackend(ScriptedBackend):
     """``watch`` replays the script; "deleted" yields the DELETED event a watch gives
     for a Job that went away, "missing" raises JobNotFoundError (a new watch's first
-    list no longer finds it). ``log_script`` feeds stream_logs; ``exists`` answers
+    list no longer finds it). ``log_script`` feeds stream_job_logs; ``exists`` answers
     job_status."""
 
     def __init__(self, script: List[Any], exists: bool = True) -> None:
@@ -230,7 +230,7 @@ class _GoneBackend(ScriptedBackend):
             raise JobNotFoundError(f"job {job_name!r} not found")
         return super().job_report(job_name)
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         if not self.exists:
             raise JobNotFoundError(f"job {job_name!r} not found")
         yield from self.log_lines

@@ -31,7 +31,7 @@ def _results(store: Any, description: BatchDescription) -> tuple[Dict[str, dict]
     prefixes = {r.name: r.cached_from or recording_output_prefix(description.output_prefix, r.name)
                 for r in description.recordings}
     try:
-        present = set(store.list_output_files(description.output_prefix))
+        present = set(store.list_outputs(description.output_prefix))
     except StorageError:
         present = set()
     results: Dict[str, dict] = {}
@@ -212,7 +212,7 @@ def retrieve_batch(session: Any, run_id: str, local_dir: str,
     merged_dir = target / WORKSPACE_DIR
     for row in good:
         folder = target / "recordings" / row.recording
-        session.storage_client.download_output(output_prefix=row.output_prefix, local_dir=folder, progress=progress)
+        session.storage_client.download_outputs(output_prefix=row.output_prefix, local_dir=folder, progress=progress)
         result = _read_json(folder / RESULT_NAME)
         codec = codec_named(str(result.get("format") or "directory"))
         if merged is None:

@@ -26,12 +26,12 @@ def retrieve_outputs(
         raise ConfigError("a prepared job has no bundle outputs to retrieve; read its outputs where its command wrote them")
     target = Path(local_dir).expanduser()
     target.mkdir(parents=True, exist_ok=True)
-    if not store.list_output_files(submit_result.output_prefix):
+    if not store.list_outputs(submit_result.output_prefix):
         raise ObjectNotFoundError(
             f"no outputs under {submit_result.output_prefix} yet; call wait_for_completion first "
             f"(job {submit_result.job_name})"
         )
-    store.download_output(output_prefix=submit_result.output_prefix, local_dir=target, progress=progress)
+    store.download_outputs(output_prefix=submit_result.output_prefix, local_dir=target, progress=progress)
     result = json.loads((target / RESULT_NAME).read_text()) if (target / RESULT_NAME).is_file() else {}
     if result.get("status") != "succeeded":
         reason = result.get("reason") or "the runner left no result"

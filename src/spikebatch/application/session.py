@@ -340,7 +340,7 @@ class RunSession(WaitUseCases, BatchUseCases):
         deleted before it ended raises JobDeletedError (a JobNotFoundError) after its
         last line, so the end of a follow says whether the job ended or went away."""
         if not follow:
-            return self.backend.stream_logs(job_name, follow=False)
+            return self.backend.stream_job_logs(job_name, follow=False)
         # Checked now, not at the first line: a missing job is an error of this call.
         state = self.backend.job_status(job_name)
         return _followed(self.backend, job_name, state.is_terminal)
@@ -375,10 +375,10 @@ def _followed(backend: JobBackend, job_name: str, ended: bool) -> Iterator[str]:
     """Follow the log of a job that exists (``ended``: it already ended); raises
     JobDeletedError when it went away before it ended."""
     if ended:
-        yield from backend.stream_logs(job_name, follow=True)
+        yield from backend.stream_job_logs(job_name, follow=True)
         return
     try:
-        yield from backend.stream_logs(job_name, follow=True)
+        yield from backend.stream_job_logs(job_name, follow=True)
         backend.job_status(job_name)  # the stream ended: because the job did, or it is gone?
     except JobNotFoundError:
         raise JobDeletedError(

@@ -114,7 +114,7 @@ def _output_files(session: Any, output_prefix: str) -> Optional[List[str]]:
     if not output_prefix:
         return None
     try:
-        return list(session.storage_client.list_output_files(output_prefix))
+        return list(session.storage_client.list_outputs(output_prefix))
     except StorageError as exc:
         warn(f"the outputs under {output_prefix} cannot be listed now ({exc.message})")
         return None

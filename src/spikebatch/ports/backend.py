@@ -41,9 +41,15 @@ class JobBackend(Protocol):
     def pods_for_job(self, job_name: str) -> list[str]:
         """Names of the Job's pods, oldest first (retried pods included)."""
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         """Log lines of every pod of the job in creation order; with ``follow``, keep
-        streaming until the job ends."""
+        streaming until the job ends (retried pods picked up as they come)."""
+
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
+        """Log lines of one pod (a name from ``pods_for_job``), as the reference's
+        backend gives them; with ``follow``, until its container ends. A pod that does
+        not exist raises JobNotFoundError; one that has not started yet gives nothing
+        (without ``follow``) or is waited for."""
 
     def delete_job(self, job_name: str) -> bool:
         """Delete the Job and its pods (background propagation). True if it existed;

@@ -50,13 +50,18 @@ class ArtifactStore(Protocol):
     local_root: Optional[Path]
 
     def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
-        """URI for ``filename`` of ``run_id`` in ``category`` (inputs | outputs | logs)."""
+        """URI for ``filename`` of ``run_id`` in ``category`` (inputs | outputs | logs |
+        blobs). A category whose template has no ``{filename}`` (outputs and logs by
+        default) gives the run's prefix and ignores ``filename``, as the reference's
+        templates do; an unknown category is refused."""
 
     def output_prefix_for_run(self, run_id: str) -> str:
-        """URI prefix (ending "/") under which a run's outputs are written."""
+        """URI prefix (ending "/") under which a run's outputs are written; "" when
+        the store has no prefix."""
 
     def logs_prefix_for_run(self, run_id: str) -> str:
-        """URI prefix (ending "/") under which a run's logs are written."""
+        """URI prefix (ending "/") under which a run's logs are written; "" when the
+        store has no prefix."""
 
     def upload_file(
         self, *, local_path: str | Path, s3_uri: str, progress: Optional[ProgressCallback] = None
@@ -95,7 +100,7 @@ class ArtifactStore(Protocol):
         progress: Optional[ProgressCallback] = None,
         expected_sha256: Optional[str] = None,
         read_only: bool = False,
-    ) -> Path:
+    ) -> str:
         """Download one object atomically, verified against its recorded sha256 and,
         when given, ``expected_sha256`` (hashed on the way: no second read). On a
         mismatch IntegrityError is raised and nothing is left at ``local_path``.
@@ -103,9 +108,11 @@ class ArtifactStore(Protocol):
         ``read_only``: the caller only reads the file. A store on this filesystem may
         then place a link to its own copy instead of writing another one (a reflink, or
         a hard link or symlink to the object made read-only); the file at
-        ``local_path`` must not be written to, and removing it leaves the object."""
+        ``local_path`` must not be written to, and removing it leaves the object.
+        Returns the path written, as a string (inside ``local_path`` when that is a
+        folder)."""
 
-    def download_output(
+    def download_outputs(
         self,
         *,
         output_prefix: str,
@@ -115,8 +122,22 @@ class ArtifactStore(Protocol):
         """Download every object under ``output_prefix`` into ``local_dir`` (keys mapped
         to relative paths, each passing the path-traversal guard); return the paths."""
 
-    def list_output_files(self, output_prefix: str) -> list[str]:
+    def list_outputs(self, output_prefix: str) -> list[str]:
         """URIs of every object under ``output_prefix``, sorted."""
+
+    # --- the reference's run-addressed calls (spikelab.batch_jobs.storage_s3) -----
+    #: The most keys ``list_output_files`` returns before it refuses (ValueError).
+    DEFAULT_LIST_OUTPUT_LIMIT: int
+
+    def list_output_files(self, run_id: str, *, max_keys: Optional[int] = None) -> list[str]:
+        """Object keys (no scheme or bucket) under the run's output prefix, sorted; []
+        when no prefix is configured. More than ``max_keys`` (default
+        DEFAULT_LIST_OUTPUT_LIMIT) objects raise a ConfigError (a ValueError)."""
+
+    def download_output(self, *, run_id: str, filename: str, local_dir: str | Path) -> str:
+        """Download ``filename`` from the run's output prefix into ``local_dir``; return
+        the local path (a string). A ``filename`` leading outside ``local_dir`` is
+        refused before anything is read."""
 
     def exists(self, uri: str) -> bool:
         """Whether an object exists at ``uri``."""

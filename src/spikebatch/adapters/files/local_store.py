@@ -168,11 +168,11 @@ class LocalFileStorage(BaseArtifactStore):
             root_path = Path(root).expanduser()
             if not root_path.is_absolute():
                 root_path = root_path.absolute()
-        elif prefix is not None:
+        elif prefix:
             root_path = Path(parse_uri(prefix, scheme="file").as_prefix().key)
         else:
             root_path = data_dir().absolute()
-        if prefix is None:
+        if not prefix:  # None or "": the root's own URI
             prefix = file_uri(str(root_path), folder=True)
         super().__init__(prefix=prefix, path_templates=path_templates, digest_cache=digest_cache)
         #: The folder behind this store's file:// URIs (the port's local_root).
@@ -250,13 +250,13 @@ class LocalFileStorage(BaseArtifactStore):
     # --- read-only placement ------------------------------------------------------
     def download_file(self, *, s3_uri: str, local_path: str | Path,
                       progress: Optional[ProgressCallback] = None,
-                      expected_sha256: Optional[str] = None, read_only: bool = False) -> Path:
+                      expected_sha256: Optional[str] = None, read_only: bool = False) -> str:
         """As the port's; with ``read_only`` the object is reflinked or linked rather
         than copied when the filesystem allows (see the module's docstring)."""
         if read_only:
             placed = self._place_read_only(s3_uri, Path(local_path), progress, expected_sha256)
             if placed is not None:
-                return placed
+                return str(placed)
         return super().download_file(s3_uri=s3_uri, local_path=local_path, progress=progress,
                                      expected_sha256=expected_sha256)
 

@@ -113,7 +113,12 @@ class KubectlBackend:
     def pods_for_job(self, job_name: str) -> list[str]:
         return [p["metadata"]["name"] for p in self._job_pods(job_name)[1]]
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
+        # The pod is read now: a name that is not a pod is an error of this call.
+        pod = self._json(["get", "pod", pod_name], verb="get", resource="pods", name=pod_name)
+        return self._pod_stream(pod).lines() if follow else self._read_log(pod)
+
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         yield from job_log_lines(
             lambda: self._job_pods(job_name), self._read_log, lambda pod: self._pod_stream(pod).lines(), follow
         )

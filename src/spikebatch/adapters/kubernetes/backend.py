@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ...domain.errors import BackendAuthError, BackendError, BackendUnavailableError, JobNotFoundError
@@ -64,45 +65,65 @@ class KubernetesBatchJobBackend:
         self.namespace = namespace
         #: The spec's constructor arguments, kept as they were given.
         self.kubeconfig, self.use_kubectl_fallback = kubeconfig, use_kubectl_fallback
-        self.fallback: Any = None
-        self.fallback_reason: Optional[str] = None
-        self.api_client: Any = None
-        self.host: Optional[str] = None
-        if not kubeconfig_exists(kubeconfig):
-            # A path that names nothing is a typo, not a reason to try kubectl instead.
-            raise BackendUnavailableError(f"kubeconfig {kubeconfig!r} does not exist")
-        try:
-            self.api_client = load_api_client(kubeconfig)
-        except ClientConfigMissing as exc:
-            if use_kubectl_fallback and shutil.which("kubectl"):
-                self.fallback = KubectlBackend(namespace=namespace, kubeconfig=kubeconfig)
-                self.fallback_reason = str(exc)
-                return
-            hint = "" if use_kubectl_fallback else " (kubectl fallback disabled)"
-            raise BackendUnavailableError(f"no Kubernetes client configuration: {exc}{hint}") from exc
-        from kubernetes import client
+        # Nothing is read or contacted here (as the reference's backend: it builds
+        # without a cluster); the configuration loads at the first call that needs it.
+        self._connection: Optional[_Connection] = None
 
-        self._batch = client.BatchV1Api(self.api_client)
-        self._core = client.CoreV1Api(self.api_client)
-        self.host = server_host(self.api_client)
+    def _connected(self) -> "_Connection":
+        """The client (or the kubectl fallback) for this backend, loaded on first use.
+        A configuration that does not load raises BackendUnavailableError each call."""
+        if self._connection is None:
+            self._connection = _connect(self.namespace, self.kubeconfig, self.use_kubectl_fallback)
+        return self._connection
+
+    @property
+    def fallback(self) -> Any:
+        """The KubectlBackend every call goes through when no client configuration
+        loaded (None when the client is used)."""
+        return self._connected().fallback
+
+    @property
+    def fallback_reason(self) -> Optional[str]:
+        return self._connected().fallback_reason
+
+    @property
+    def api_client(self) -> Any:
+        return self._connected().api_client
+
+    @property
+    def host(self) -> Optional[str]:
+        return self._connected().host
+
+    @property
+    def _batch(self) -> Any:
+        return self._connected().batch
+
+    @property
+    def _core(self) -> Any:
+        return self._connected().core
 
     # ------------------------------------------------------------------ plumbing
     @property
     def request_count(self) -> int:
-        """HTTP requests made so far (kubectl invocations when on the fallback)."""
+        """HTTP requests made so far (kubectl invocations when on the fallback); 0
+        before the first call."""
+        if self._connection is None:
+            return 0
         if self.fallback is not None:
             return self.fallback.request_count
         return self.api_client.request_count
 
     @property
     def requests_by_kind(self) -> dict[str, int]:
+        if self._connection is None:
+            return {}
         if self.fallback is not None:
             return dict(self.fallback.requests_by_kind)
         return dict(self.api_client.requests_by_kind)
 
     def close(self) -> None:
-        if self.api_client is not None:
-            self.api_client.close()
+        if self._connection is not None and self._connection.api_client is not None:
+            self._connection.api_client.close()
 
     def __enter__(self) -> "KubernetesBatchJobBackend":
         return self
@@ -151,10 +172,12 @@ class KubernetesBatchJobBackend:
         return job, sorted_by_creation(pods.get("items") or [])
 
     # ------------------------------------------------------------------ port
-    def apply_manifest(self, manifest: ManifestInput, dry_run: bool = False) -> str:
+    # Parameter names as the reference's (manifest_path_or_str, name), so keyword calls port.
+    def apply_manifest(self, manifest_path_or_str: ManifestInput, dry_run: bool = False) -> str:
+        """Create the Job from a YAML file path, YAML text or a dict; return its name."""
         if self.fallback is not None:
-            return self.fallback.apply_manifest(manifest, dry_run=dry_run)
-        body = prepare_job_manifest(manifest, self.namespace)
+            return self.fallback.apply_manifest(manifest_path_or_str, dry_run=dry_run)
+        body = prepare_job_manifest(manifest_path_or_str, self.namespace)
         name = body["metadata"].get("name") or body["metadata"].get("generateName")
         check_job_size(body, self.max_job_bytes, target=f"{JOBS} {name!r}", where=f"in namespace {self.namespace!r}")
         # dryRun=All: the API server validates, admits and authorises, and stores nothing.
@@ -163,10 +186,11 @@ class KubernetesBatchJobBackend:
                              verb="create", resource=JOBS, name=name, **extra)
         return created["metadata"]["name"]
 
-    def job_status(self, job_name: str) -> JobState:
+    def job_status(self, name: str) -> JobState:
+        """"Pending", "Running", "Complete", "Failed" or "Unknown" (a str enum)."""
         if self.fallback is not None:
-            return self.fallback.job_status(job_name)
-        return job_state_of(self._read_job(job_name))
+            return self.fallback.job_status(name)
+        return job_state_of(self._read_job(name))
 
     def job_report(self, job_name: str) -> JobReport:
         if self.fallback is not None:
@@ -178,9 +202,17 @@ class KubernetesBatchJobBackend:
             return self.fallback.pods_for_job(job_name)
         return [p["metadata"]["name"] for p in self._job_pods(job_name)[1]]
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
         if self.fallback is not None:
-            yield from self.fallback.stream_logs(job_name, follow=follow)
+            return self.fallback.stream_logs(pod_name, follow=follow)
+        # The pod is read now: a name that is not a pod is an error of this call.
+        pod = self._json(self._core.read_namespaced_pod, pod_name, self.namespace,
+                         verb="get", resource=PODS, name=pod_name)
+        return self._pod_stream(pod).lines() if follow else self._read_log(pod)
+
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+        if self.fallback is not None:
+            yield from self.fallback.stream_job_logs(job_name, follow=follow)
             return
         yield from job_log_lines(
             lambda: self._job_pods(job_name), self._read_log, lambda pod: self._pod_stream(pod).lines(), follow
@@ -227,12 +259,13 @@ class KubernetesBatchJobBackend:
         return PodLogStream(open_log, read_pod,
                             lambda e: is_unreachable(e) or isinstance(e, BackendUnavailableError))
 
-    def delete_job(self, job_name: str) -> bool:
+    def delete_job(self, name: str) -> bool:
+        """Delete the Job and its pods; True if it existed, False (no error) if not."""
         if self.fallback is not None:
-            return self.fallback.delete_job(job_name)
+            return self.fallback.delete_job(name)
         try:
-            self._json(self._batch.delete_namespaced_job, job_name, self.namespace,
-                       propagation_policy="Background", verb="delete", resource=JOBS, name=job_name)
+            self._json(self._batch.delete_namespaced_job, name, self.namespace,
+                       propagation_policy="Background", verb="delete", resource=JOBS, name=name)
         except JobNotFoundError:
             return False
         return True
@@ -276,6 +309,39 @@ class KubernetesBatchJobBackend:
         pods = self._json(self._core.list_namespaced_pod, self.namespace, label_selector=selector,
                           verb="list", resource=PODS)
         return (list_items(jobs, "batch/v1", "Job"), list_items(pods, "v1", "Pod"))
+
+
+@dataclass
+class _Connection:
+    """What the first call of a KubernetesBatchJobBackend loads: the client and its
+    two APIs, or the kubectl fallback (and why)."""
+
+    api_client: Any = None
+    batch: Any = None
+    core: Any = None
+    host: Optional[str] = None
+    fallback: Any = None
+    fallback_reason: Optional[str] = None
+
+
+def _connect(namespace: str, kubeconfig: Optional[str], use_kubectl_fallback: bool) -> _Connection:
+    if not kubeconfig_exists(kubeconfig):
+        # A path that names nothing is a typo, not a reason to try kubectl instead.
+        raise BackendUnavailableError(f"kubeconfig {kubeconfig!r} does not exist; pass the path of an existing "
+                                      "kubeconfig file (or kubeconfig=None for $KUBECONFIG / ~/.kube/config)")
+    try:
+        api_client = load_api_client(kubeconfig)
+    except ClientConfigMissing as exc:
+        if use_kubectl_fallback and shutil.which("kubectl"):
+            return _Connection(fallback=KubectlBackend(namespace=namespace, kubeconfig=kubeconfig),
+                               fallback_reason=str(exc))
+        hint = ("; install kubectl or give a kubeconfig" if use_kubectl_fallback
+                else " (kubectl fallback disabled); give a kubeconfig that loads")
+        raise BackendUnavailableError(f"no Kubernetes client configuration: {exc}{hint}") from exc
+    from kubernetes import client
+
+    return _Connection(api_client=api_client, batch=client.BatchV1Api(api_client),
+                       core=client.CoreV1Api(api_client), host=server_host(api_client))
 
 
 def list_items(listed: Mapping[str, Any], api_version: str, kind: str) -> list[dict[str, Any]]:

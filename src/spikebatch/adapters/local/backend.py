@@ -193,7 +193,37 @@ class LocalProcessBackend:
         job_dir, _ = self._require(job_name)
         return [r["name"] for r in st.pod_records(job_dir)]
 
-    def stream_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
+    def stream_logs(self, pod_name: str, follow: bool = True) -> Iterator[str]:
+        """One pod's (attempt's) log lines; the pod is looked up now, so a name that
+        is not a pod of this namespace raises JobNotFoundError at the call."""
+        job_dir, index = self._find_pod(pod_name)
+
+        def lines() -> Iterator[str]:
+            while follow and not st.pod_log_path(job_dir, index).exists():
+                record = st.read_json(st.pod_record_path(job_dir, index))
+                if record is None or record.get("phase") in ("Succeeded", "Failed"):
+                    break  # gone, or ended without ever starting: nothing to follow
+                time.sleep(POLL_SECONDS)
+            yield from self._pod_lines(job_dir, index, follow)
+
+        return lines()
+
+    def _find_pod(self, pod_name: str) -> tuple[Path, int]:
+        """The folder of the Job whose attempt ``pod_name`` is, and the attempt's number.
+        A pod's name starts with its Job's name, so only those Jobs are looked at."""
+        if isinstance(pod_name, str) and is_dns_subdomain(pod_name):
+            for job in self._jobs():
+                job_name = str((job.get("metadata") or {}).get("name") or "")
+                if not job_name or not pod_name.startswith(job_name + "-"):
+                    continue
+                job_dir = self.state_dir / job_name
+                for number, record in enumerate(st.pod_records(job_dir)):
+                    if record.get("name") == pod_name:
+                        return job_dir, int(record.get("index", number))
+        raise JobNotFoundError(f"pod {pod_name!r} not found in namespace {self.namespace!r} (local backend, "
+                               f"state in {self.state_dir}); pods_for_job(job_name) lists a job's pods")
+
+    def stream_job_logs(self, job_name: str, follow: bool = False) -> Iterator[str]:
         job_dir, _ = self._require(job_name)
         index = 0
         while True:

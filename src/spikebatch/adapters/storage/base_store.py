@@ -1,6 +1,6 @@
 """BaseArtifactStore: what the three ArtifactStore adapters share -- the path layout,
 content-addressed blobs with dedupe, verified atomic downloads (resumed after a dropped
-connection) and output listing/download.
+connection); output listing and download come from RunOutputs (run_outputs.py).
 
 An adapter subclasses BaseArtifactStore and implements its primitives (_stat, _upload,
 _open_range, _list, _read, _write, _delete, and _incomplete / _abort for uploads left
@@ -40,13 +40,14 @@ from ...domain.errors import (
     StorageUnavailableError,
 )
 from ...domain.models import StoragePathTemplates
+from ...domain.storage_paths import STORAGE_CATEGORIES
 from ...domain.storage_uri import StorageURI, parse_uri, relative_key_problem
 from ...ports.storage import IncompleteUpload, ProgressCallback
 from ..files.atomic import atomic_path
 from ..files.digests import DigestCache, FileIdentity, check_unchanged
-from ..files.path_guard import safe_local_path
 from .progress import Progress, TransferCancelled
 from .retry import RetryPolicy
+from .run_outputs import RunOutputs
 
 #: Read size of download streams: what a dropped connection can lose (the partial
 #: chunk is discarded and re-fetched by the resumed ranged GET).
@@ -82,7 +83,7 @@ def _uses_filename(template: str) -> bool:
     return any(name == "filename" for _, name, _, _ in string.Formatter().parse(template))
 
 
-class BaseArtifactStore(abc.ABC):
+class BaseArtifactStore(RunOutputs, abc.ABC):
     """Port methods written against the adapter primitives below."""
 
     scheme = "s3"
@@ -97,7 +98,7 @@ class BaseArtifactStore(abc.ABC):
                  digest_cache: Optional[DigestCache] = None) -> None:
         self.path_templates = _templates(path_templates)
         self.prefix: Optional[str] = None
-        if prefix is not None:
+        if prefix:  # None or "" (the reference's spelling of "no prefix"): none
             parsed = parse_uri(prefix, scheme=self.scheme)
             self.prefix = str(parsed.as_prefix())
         self.digest_cache = digest_cache if digest_cache is not None else DigestCache()
@@ -202,6 +203,12 @@ class BaseArtifactStore(abc.ABC):
             )
 
     def build_uri(self, *, run_id: str, filename: str, category: str = "inputs") -> str:
+        template = getattr(self.path_templates, category, None) if category in STORAGE_CATEGORIES else None
+        if template is not None and not _uses_filename(template):
+            # outputs / logs: the run's prefix, whatever the filename (the reference's
+            # templates ignore it too); ask download_output / list_output_files for files.
+            self._check_run_id(run_id)
+            return str(self._parse(self._render(category, run_id=run_id), what="prefix").as_prefix())
         if category == "blobs":
             if len(filename) != 64 or not set(filename) <= _HEX64:
                 raise InvalidURIError(
@@ -216,18 +223,18 @@ class BaseArtifactStore(abc.ABC):
                     f"filename {filename!r} for run {run_id!r} is not a safe relative name "
                     f"({problem or 'it ends with /'}); use a plain file name"
                 )
-        rendered = self._render(category, run_id=run_id, filename=filename)
-        template = getattr(self.path_templates, category)
-        if not _uses_filename(template):
-            rendered += filename
-        return str(self._parse(rendered))
+        return str(self._parse(self._render(category, run_id=run_id, filename=filename)))
 
     def output_prefix_for_run(self, run_id: str) -> str:
         self._check_run_id(run_id)
+        if not self.prefix:
+            return ""
         return str(self._parse(self._render("outputs", run_id=run_id), what="prefix").as_prefix())
 
     def logs_prefix_for_run(self, run_id: str) -> str:
         self._check_run_id(run_id)
+        if not self.prefix:
+            return ""
         return str(self._parse(self._render("logs", run_id=run_id), what="prefix").as_prefix())
 
     # --- uploads -----------------------------------------------------------------
@@ -339,10 +346,11 @@ class BaseArtifactStore(abc.ABC):
     # --- downloads ---------------------------------------------------------------
     def download_file(self, *, s3_uri: str, local_path: str | Path,
                       progress: Optional[ProgressCallback] = None,
-                      expected_sha256: Optional[str] = None, read_only: bool = False) -> Path:
+                      expected_sha256: Optional[str] = None, read_only: bool = False) -> str:
         """Download one object; when ``local_path`` is an existing folder the object
         keeps its name inside it. ``read_only`` lets a local store link instead of
-        copying (see the port); a remote store always writes a copy."""
+        copying (see the port); a remote store always writes a copy. Returns the path
+        written (a string, as the reference's)."""
         source = self._parse(s3_uri)
         dest = Path(local_path)
         if dest.is_dir():
@@ -351,7 +359,7 @@ class BaseArtifactStore(abc.ABC):
         if info is None:
             raise ObjectNotFoundError(
                 f"object {source} not found; check the run id and file name "
-                "(list_output_files shows what a run wrote)"
+                "(list_outputs shows what a run wrote)"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(dest, fsync=True) as tmp:
@@ -377,38 +385,7 @@ class BaseArtifactStore(abc.ABC):
                     f"download of {source} has sha256 {digest}, not the expected {expected_sha256}; "
                     "nothing was written -- the object changed since it was recorded"
                 )
-        return dest
-
-    def list_output_files(self, output_prefix: str) -> list[str]:
-        prefix = self._parse(output_prefix, what="prefix").as_prefix()
-        return sorted(str(uri) for uri, _ in self._list(prefix))
-
-    def download_output(self, *, output_prefix: str, local_dir: str | Path,
-                        progress: Optional[ProgressCallback] = None) -> list[Path]:
-        prefix = self._parse(output_prefix, what="prefix").as_prefix()
-        objects = sorted(self._list(prefix), key=lambda item: str(item[0]))
-        if not objects:
-            raise ObjectNotFoundError(
-                f"no objects under {prefix}; check the run id, or wait until the job "
-                "has finished writing its outputs"
-            )
-        root = Path(local_dir)
-        # Every key is checked before anything is written: one bad key stops the whole
-        # download instead of leaving a partial folder behind.
-        plan = [(uri, safe_local_path(root, uri.relative_to(prefix), source=str(uri)))
-                for uri, _ in objects]
-        total = sum(size for _, size in objects)
-        overall = Progress(progress, total)
-        paths: list[Path] = []
-        for uri, dest in plan:
-            last = [0]
-
-            def forward(done: int, _total: int, last: list[int] = last) -> None:
-                overall.add(done - last[0])
-                last[0] = done
-
-            paths.append(self.download_file(s3_uri=str(uri), local_path=dest, progress=forward))
-        return paths
+        return str(dest)
 
     # --- small objects -----------------------------------------------------------
     def exists(self, uri: str) -> bool:
