@@ -9,13 +9,12 @@ from __future__ import annotations
 import inspect
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 
 from spikebatch.backend_k8s import KubernetesBatchJobBackend
-from spikebatch.errors import BackendUnavailableError, ConfigError, JobNotFoundError, NamespaceMismatchError
+from spikebatch.errors import BackendUnavailableError, JobNotFoundError, NamespaceMismatchError
 
 from infra.testenv import FAIL_LABEL
 
@@ -23,12 +22,6 @@ TERMINAL = ("Complete", "Failed")
 #: The failing Job waits for the job controller's back-off; the Job ends well within.
 JOB_TIMEOUT = 120.0
 
-#: domain/errors.py gives our errors their builtin bases (the policy area of issue 14);
-#: until that lands these checks are expected to fail, and must once it has.
-needs_builtin_bases = pytest.mark.xfail(
-    not (issubclass(NamespaceMismatchError, ValueError) and issubclass(ConfigError, ValueError)
-         and issubclass(BackendUnavailableError, RuntimeError)),
-    reason="errors' builtin bases (ValueError / RuntimeError) come with domain/errors.py", strict=True)
 
 
 def _reference():
@@ -94,7 +87,6 @@ def test_builds_without_a_cluster_or_a_kubeconfig_and_says_why_at_the_first_call
         backend.stream_logs("x-pod")  # the pod is looked up at the call
 
 
-@needs_builtin_bases
 def test_the_first_calls_error_is_the_references_runtime_error(tmp_path) -> None:
     backend = KubernetesBatchJobBackend(kubeconfig=str(tmp_path / "none"), use_kubectl_fallback=False)
     with pytest.raises(RuntimeError):
@@ -160,7 +152,6 @@ def test_a_manifest_for_another_namespace_is_refused_and_nothing_is_created(back
         backend.job_status(name)
 
 
-@needs_builtin_bases
 @pytest.mark.integration
 def test_refused_manifests_are_value_errors_as_the_references(backend) -> None:
     with pytest.raises(ValueError):

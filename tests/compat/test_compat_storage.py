@@ -16,10 +16,6 @@ from spikebatch.errors import ConfigError, InvalidURIError, ObjectNotFoundError
 from spikebatch.models import StoragePathTemplates
 from spikebatch.storage_s3 import S3StorageClient
 
-#: domain/errors.py gives ConfigError (so InvalidURIError) its builtin base ValueError
-#: (the policy area of issue 14); until that lands these are expected to fail.
-needs_builtin_bases = pytest.mark.xfail(not issubclass(ConfigError, ValueError),
-                                        reason="ConfigError becomes a ValueError with domain/errors.py", strict=True)
 
 METHODS = ("__init__", "build_uri", "upload_file", "upload_bundle", "output_prefix_for_run",
            "logs_prefix_for_run", "download_file", "download_output", "list_output_files")
@@ -178,7 +174,6 @@ def test_more_outputs_than_max_keys_and_traversal_are_refused(lab) -> None:
     assert not (tmp / "dl").exists() and not (tmp / "escape.txt").exists()
 
 
-@needs_builtin_bases
 @pytest.mark.integration
 def test_refusals_are_value_errors_as_the_references(lab) -> None:
     client, tmp = lab["client"], lab["tmp"]

@@ -260,8 +260,12 @@ def test_a_job_missing_from_the_start_is_still_an_error() -> None:
 def test_the_session_documents_and_returns_deleted() -> None:
     session = RunSession(profile=PROFILE, backend=_GoneBackend([JobState.RUNNING, "deleted"]),
                          storage_client=MemoryStore())
-    assert session.wait_for_completion("job-1", 30) == "Deleted"
-    assert '"Deleted"' in RunSession.wait_for_completion.__doc__
+    assert session.wait_for_outcome("job-1", 30) == "Deleted"
+    assert '"Deleted"' in RunSession.wait_for_outcome.__doc__
+    # The reference's wait says "Failed" for a job that no longer exists.
+    again = RunSession(profile=PROFILE, backend=_GoneBackend([JobState.RUNNING, "deleted"]),
+                       storage_client=MemoryStore())
+    assert again.wait_for_completion("job-1", 30) == "Failed"
 
 
 def test_following_a_job_deleted_meanwhile_raises_job_deleted_after_the_last_line() -> None:
