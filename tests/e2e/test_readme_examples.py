@@ -63,6 +63,7 @@ EXAMPLES: Dict[str, str] = {
     "name_prefix: Spike Analysis": "test_job_config_and_profile_yaml",
     "name: mylab\nextends: nrp": "test_job_config_and_profile_yaml",
     "entrypoints/ (cli, in-job runner)": "(the architecture diagram: not an example)",
+    'profile = load_cluster_profile("nrp.yaml")': "tests/compat/test_readme_porting.py",
 }
 
 
