@@ -15,16 +15,12 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from .errors import ConfigError
-from .naming import (
-    is_dns_subdomain,
-    is_rfc1123_label,
-    label_key_problem,
-    label_value_problem,
-    sanitize_name_prefix,
-)
 from .model_base import StrictModel as _Model
+from .model_fields import Labels, check_absolute, check_dns_subdomain, check_namespace
+from .naming import sanitize_name_prefix
 from .quantity import cpu_quantity, memory_quantity
 from .storage_paths import StoragePathTemplates
+from .volume_models import VolumeMountSpec, check_volume_sources
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 BackendName = Literal["kubernetes", "kubectl", "local"]
@@ -35,26 +31,6 @@ StorageBackendName = Literal["boto3", "minio", "local"]
 
 #: Used with fullmatch: "$" would also match before a trailing newline.
 _ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
-
-
-def _check_namespace(value: str, what: str = "namespace") -> str:
-    if not is_rfc1123_label(value):
-        raise ValueError(f"{what} {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
-    return value
-
-
-def _check_dns_subdomain(value: str, what: str) -> str:
-    if not is_dns_subdomain(value):
-        raise ValueError(f"{what} {value!r} must be a lower-case DNS subdomain")
-    return value
-
-
-def _check_absolute(value: Optional[str], what: str) -> Optional[str]:
-    if value is not None and not value.startswith("/"):
-        raise ValueError(f"{what} {value!r} must be an absolute path")
-    return value
-
-
 
 
 class SecretEnvRef(_Model):
@@ -71,7 +47,7 @@ class SecretEnvRef(_Model):
     @field_validator("secret_name")
     @classmethod
     def _secret_name(cls, value: str) -> str:
-        return _check_dns_subdomain(value, "secret name")
+        return check_dns_subdomain(value, "secret name")
 
 
 EnvValue = Union[str, SecretEnvRef]
@@ -128,7 +104,7 @@ class ContainerSpec(_Model):
     @field_validator("working_dir")
     @classmethod
     def _working_dir(cls, value: Optional[str]) -> Optional[str]:
-        return _check_absolute(value, "working_dir")
+        return check_absolute(value, "working_dir")
 
 
 
@@ -168,82 +144,6 @@ class ResourceSpec(_Model):
         return self.limits_gpu
 
 
-class VolumeMountSpec(_Model):
-    """Pod volume + mount target information (a secret, a PVC or an emptyDir)."""
-
-    name: str
-    mount_path: str
-    sub_path: Optional[str] = None
-    secret_name: Optional[str] = None
-    pvc_name: Optional[str] = None
-    #: Read-only unless said otherwise; an empty_dir volume is writable unless said otherwise.
-    read_only: bool = True
-    #: Scratch space that lives as long as the pod (an ``emptyDir`` volume).
-    empty_dir: bool = False
-    #: empty_dir only: the most it may hold (``sizeLimit``, e.g. "10Gi"); the kubelet
-    #: evicts a pod whose scratch grows past it. None: bounded only by the node's disk.
-    size_limit: Optional[str] = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _scratch_is_writable(cls, data: Any) -> Any:
-        # Scratch nobody can write is of no use: an empty_dir volume that does not set
-        # read_only is mounted read-write.
-        if isinstance(data, dict) and data.get("empty_dir") is True and "read_only" not in data:
-            return {**data, "read_only": False}
-        return data
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not is_rfc1123_label(value):
-            raise ValueError(f"volume name {value!r} must be an RFC 1123 label (a-z, 0-9, '-')")
-        return value
-
-    @field_validator("mount_path")
-    @classmethod
-    def _mount_path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"mount_path {value!r} must be an absolute path")
-        return value
-
-    @field_validator("secret_name")
-    @classmethod
-    def _secret_name(cls, value: Optional[str]) -> Optional[str]:
-        return None if value is None else _check_dns_subdomain(value, "secret name")
-
-    @field_validator("pvc_name")
-    @classmethod
-    def _pvc_name(cls, value: Optional[str]) -> Optional[str]:
-        return None if value is None else _check_dns_subdomain(value, "PVC name")
-
-    @field_validator("size_limit", mode="before")
-    @classmethod
-    def _size_limit(cls, value: Any) -> Optional[str]:
-        if value is None:
-            return None
-        try:
-            return memory_quantity(str(value))
-        except ValueError as exc:
-            raise ValueError(f"size_limit: {exc}") from None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "VolumeMountSpec":
-        sources = [self.secret_name is not None, self.pvc_name is not None, self.empty_dir]
-        if sum(sources) != 1:
-            raise ValueError(
-                f"volume {self.name!r} needs exactly one of secret_name, pvc_name or empty_dir: true"
-            )
-        if self.size_limit is not None and not self.empty_dir:
-            raise ValueError(f"volume {self.name!r}: size_limit applies to empty_dir volumes only")
-        if self.empty_dir and self.read_only:
-            raise ValueError(
-                f"volume {self.name!r} is empty_dir scratch space mounted read-only, so nothing "
-                "could ever be in it; drop read_only: true"
-            )
-        return self
-
-
 class PodSecuritySpec(_Model):
     """The pod-level ``securityContext`` of a profile's jobs: who the job runs as.
 
@@ -266,31 +166,6 @@ class PodSecuritySpec(_Model):
                 "for an image that needs root set pod_security: null"
             )
         return self
-
-
-def _source(volume: "VolumeMountSpec") -> tuple:
-    return (volume.secret_name, volume.pvc_name, volume.empty_dir, volume.size_limit)
-
-
-def check_volume_sources(volumes: List["VolumeMountSpec"], where: str) -> List["VolumeMountSpec"]:
-    """Entries of one name are mounts of one pod volume (the reference's nrp profile
-    mounts two files of one secret with ``sub_path``): they must name the same source
-    and mount at different paths."""
-    first: Dict[str, VolumeMountSpec] = {}
-    mounted: set = set()
-    for volume in volumes:
-        seen = first.setdefault(volume.name, volume)
-        if _source(seen) != _source(volume):
-            raise ValueError(
-                f"{where}: entries named {volume.name!r} mount different sources; entries of one "
-                "name are mounts of one volume, so give the other source another name"
-            )
-        if (volume.name, volume.mount_path) in mounted:
-            raise ValueError(
-                f"{where}: volume {volume.name!r} is mounted at {volume.mount_path!r} twice; remove one entry"
-            )
-        mounted.add((volume.name, volume.mount_path))
-    return volumes
 
 
 class NamespaceHookSpec(_Model):
@@ -344,38 +219,6 @@ class PolicyConfig(_Model):
         return data
 
 
-def _coerce_labels(value: Any) -> Any:
-    # YAML turns `gpu: true` or `batch: 3` into bool/int; a user means the text. A YAML
-    # null (`owner:`) is almost always a forgotten value: say so rather than guess.
-    if not isinstance(value, dict):
-        return value
-    out = {}
-    for key, val in value.items():
-        if val is None:
-            raise ValueError(
-                f"label {key!r} has no value (YAML null); write {key}: \"\" for an empty value"
-            )
-        if isinstance(val, bool):
-            val = str(val).lower()
-        elif isinstance(val, (int, float)):
-            val = str(val)
-        out[key] = val
-    return out
-
-
-def check_labels(labels: Dict[str, str]) -> Dict[str, str]:
-    for key, val in labels.items():
-        problem = label_key_problem(key) or label_value_problem(val)
-        if problem:
-            raise ValueError(problem)
-    return labels
-
-
-#: Kubernetes labels as written in YAML: scalar values become text, then every key and
-#: value is checked. Shared by JobSpec and ClusterProfile.
-Labels = Annotated[Dict[str, str], BeforeValidator(_coerce_labels), AfterValidator(check_labels)]
-
-
 class JobSpec(_Model):
     """High-level description of a Kubernetes batch job."""
 
@@ -418,7 +261,7 @@ class JobSpec(_Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        return value if value == "" else _check_namespace(value)
+        return value if value == "" else check_namespace(value)
 
     @model_validator(mode="after")
     def _volume_sources(self) -> "JobSpec":
@@ -488,7 +331,7 @@ class ClusterProfile(_Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
-        return _check_namespace(value)
+        return check_namespace(value)
 
     @field_validator("default_volumes")
     @classmethod
@@ -499,7 +342,7 @@ class ClusterProfile(_Model):
     @classmethod
     def _namespace_hooks(cls, value: Dict[str, NamespaceHookSpec]) -> Dict[str, NamespaceHookSpec]:
         for namespace in value:
-            _check_namespace(namespace, "namespace_hooks key")
+            check_namespace(namespace, "namespace_hooks key")
         return value
 
     @field_validator("default_s3_prefix")
