@@ -9,9 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +18,6 @@ from spikebatch.artifact_packager import package_analysis_bundle
 from spikebatch.session import RunSession
 
 
-@pytest.fixture
-def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunSession:
-    for var, sub in (("SPIKEBATCH_STATE_DIR", "state"), ("SPIKEBATCH_DATA_DIR", "data"), ("SPIKEBATCH_CACHE_DIR", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    return RunSession.from_profile("local")
 
 
 def s3_env(minio_server, bucket: str, run_id: str) -> dict:

@@ -5,7 +5,6 @@ them, while each keeps spikebatch's one-line message and exit code."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,16 +26,7 @@ from spikebatch.errors import (
 from spikebatch.policy import PolicyFinding
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Local sessions keep their state, data and temp files under tmp_path."""
-    for var, sub in (("SPIKEBATCH_STATE_DIR", "state"), ("SPIKEBATCH_DATA_DIR", "data"),
-                     ("SPIKEBATCH_CACHE_DIR", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 @pytest.mark.parametrize("error, builtin", [

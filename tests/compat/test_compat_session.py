@@ -3,7 +3,6 @@ on the local profile (the real local backend and store)."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,6 @@ import yaml
 from spikebatch.session import RunSession
 
 
-@pytest.fixture
-def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunSession:
-    for var, sub in (("SPIKEBATCH_STATE_DIR", "state"), ("SPIKEBATCH_DATA_DIR", "data"), ("SPIKEBATCH_CACHE_DIR", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    return RunSession.from_profile("local")
 
 
 def test_the_attributes_the_reference_users_touch(session: RunSession) -> None:
