@@ -31,6 +31,12 @@ class RunSession(_ApplicationSession):
         sorter_factory: Optional[Callable[[str], Any]] = None,
         **options: Any,
     ) -> None:
+        if credentials is None:
+            # As the reference: a session built by hand resolves the credentials itself
+            # (explicit ones first, then the environment and the usual files).
+            from .credentials import resolve_credentials
+
+            credentials = resolve_credentials()
         if workspace_codecs is None or sorter_factory is None:
             from .container import default_named_adapters
 

@@ -19,6 +19,23 @@ def test_the_attributes_the_reference_users_touch(session: RunSession) -> None:
     assert hasattr(session, "credentials")
 
 
+def test_a_session_built_by_hand_resolves_its_credentials(monkeypatch) -> None:
+    # The reference's RunSession(credentials=None) resolves them from the environment.
+    from spikebatch.backend_k8s import KubernetesBatchJobBackend
+    from spikebatch.profiles import load_profile_from_name
+    from spikebatch.storage_s3 import S3StorageClient
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret-value-0001")
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    profile = load_profile_from_name("defaults")
+    session = RunSession(profile=profile, backend=KubernetesBatchJobBackend(namespace=profile.namespace),
+                         storage_client=S3StorageClient(prefix="s3://bucket/x/"))
+    creds = session.credentials
+    assert (creds.kubeconfig, creds.aws_access_key_id) == ("/nonexistent/kubeconfig", "AKIAEXAMPLEKEY000001")
+    assert "example-secret-value-0001" not in repr(creds)
+
+
 def test_render_manifest_returns_yaml_text(session: RunSession) -> None:
     spec = {"name_prefix": "compat", "container": {"command": ["python", "-c", "print('x: \"y\"')"]}}
     text = session.render_manifest(job_name="compat-1", job_spec=spec, run_id="run-1")
