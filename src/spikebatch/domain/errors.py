@@ -14,10 +14,8 @@ policy block and an unreachable (or disabled) backend are ``RuntimeError``.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
-from pydantic import ValidationError
-from pydantic_core import PydanticCustomError
 
 
 class SpikebatchError(Exception):
@@ -44,44 +42,6 @@ class InputFileNotFoundError(ConfigError, FileNotFoundError):
     """A local file or folder the user named (a script, a recording, a workspace, a
     job config) does not exist: bad input (exit 2), and a ``FileNotFoundError`` as the
     reference raises for it."""
-
-
-class JobSpecValidationError(ConfigError, ValidationError):
-    """A job spec payload failed validation; ``problems`` has one line per field.
-
-    Also a pydantic ``ValidationError`` (what the reference's ``validate_job_spec``
-    raises): ``errors()`` lists each problem with its ``loc`` and ``msg`` (field paths
-    as a user reads them, input values never included), ``title`` names the model.
-    ``str()`` stays our one line.
-    """
-
-    def __new__(cls, problems: Any, *args: Any, **kwargs: Any) -> "JobSpecValidationError":
-        if isinstance(problems, str):
-            # pydantic's own construction (from_exception_data below): (title, line errors, ...).
-            return ValidationError.__new__(cls, problems, *args, **kwargs)
-        details: Optional[List[Tuple[Tuple[Any, ...], str, str]]] = kwargs.get("details", args[0] if args else None)
-        title: str = kwargs.get("title", args[1] if len(args) > 1 else "JobSpec")
-        if details is None:
-            details = [((), "value_error", problem) for problem in problems]
-        line_errors = [
-            # No context is given, so pydantic keeps braces in the message as they are.
-            {"type": PydanticCustomError(kind, message),
-             "loc": tuple(loc), "input": None}
-            for loc, kind, message in details
-        ]
-        return cls.from_exception_data(title, line_errors, hide_input=True)
-
-    def __init__(self, problems: Any, *args: Any, **kwargs: Any) -> None:
-        if isinstance(problems, str):
-            return  # pydantic's own construction; the outer call sets the message
-        self.problems = list(problems)
-        ConfigError.__init__(self, "; ".join(self.problems) if self.problems else "invalid job spec")
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
 
 
 class ProfileNotFoundError(ConfigError):
@@ -208,3 +168,12 @@ class JobFailedError(SpikebatchError):
 
     exit_code = 1
 
+
+def __getattr__(name: str) -> Any:
+    # JobSpecValidationError is also a pydantic ValidationError; it lives in a module of
+    # its own so that importing the error classes (every CLI start) loads no pydantic.
+    if name == "JobSpecValidationError":
+        from .validation_error import JobSpecValidationError
+
+        return JobSpecValidationError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

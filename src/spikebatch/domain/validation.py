@@ -6,7 +6,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import JobSpecValidationError
+from .validation_error import JobSpecValidationError
 from .models import JobSpec, _Model
 
 M = TypeVar("M", bound=BaseModel)
