@@ -2,7 +2,7 @@
 # tests/infra and are shared by every suite.
 from hypothesis import settings
 
-pytest_plugins = ["infra.pytest_plugin", "infra.container_fixtures"]
+pytest_plugins = ["infra.pytest_plugin", "infra.container_fixtures", "infra.runner_fixtures"]
 
 # Property tests judge results, not speed: on a loaded 2-core machine a single example
 # can exceed hypothesis' default 200 ms deadline without anything being wrong.

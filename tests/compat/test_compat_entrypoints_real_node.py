@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from e2e.conftest import real_cluster, runner_image  # noqa: F401  (session fixtures of the e2e suite)
 from e2e.test_cluster_jobs import CREDENTIALS_DIR, SECRET, create_s3_secret
 from spikebatch.artifact_packager import package_analysis_bundle
 from spikebatch.backend_k8s import KubernetesBatchJobBackend
@@ -29,7 +28,7 @@ MODULE = "spikebatch.entrypoints.workspace"
 
 
 @pytest.fixture
-def lab(real_cluster, kube_namespace, minio_server, s3_bucket, tmp_path, monkeypatch):  # noqa: F811
+def lab(real_cluster, kube_namespace, minio_server, s3_bucket, tmp_path, monkeypatch):  
     """(session, storage, backend) wired by hand as the reference's docs show; the host
     side gets the keys directly, the pod only from the secret volume."""
     monkeypatch.setenv("SPIKEBATCH_CACHE_DIR", str(tmp_path / "cache"))

@@ -21,15 +21,17 @@ SEEDS = {"rec_a": 31, "rec_b": 32, "rec_bad": 33}
 
 @pytest.fixture(scope="module")
 def ground_truth(tmp_path_factory) -> dict:
-    """Three 20 s, 8-channel recordings of 4 known units, saved as SpikeInterface zarr
-    folders; rec_bad's compressed trace chunks are then truncated to a third (its
-    header, channels and duration still read fine)."""
+    """Three 8-channel recordings of 4 known units (20 s; rec_bad 5 s), saved as
+    SpikeInterface zarr folders; rec_bad's compressed trace chunks are then truncated to
+    a third (its header, channels and duration still read fine)."""
     import spikeinterface.core as si
 
     root = tmp_path_factory.mktemp("batch-gt")
     found = {}
     for name, seed in SEEDS.items():
-        recording, truth = si.generate_ground_truth_recording(durations=[20.0], num_channels=8, num_units=4, seed=seed)
+        # The bad one is cut short below, so its length only costs time.
+        seconds = 5.0 if name == "rec_bad" else 20.0
+        recording, truth = si.generate_ground_truth_recording(durations=[seconds], num_channels=8, num_units=4, seed=seed)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The extractor is not serializable")
             recording.save(folder=root / name, format="zarr", verbose=False)

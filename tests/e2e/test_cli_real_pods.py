@@ -80,7 +80,9 @@ def test_a_small_sorting_batch_runs_as_one_indexed_job_in_real_pods(real_cli: Cl
 
     cli = real_cli
     for name, seed in (("rec7", 5), ("rec8", 6)):
-        recording, _truth = si.generate_ground_truth_recording(durations=[20.0], num_channels=8, num_units=4, seed=seed)
+        # Short: this checks the batch's mechanics in real pods; sorting quality is
+        # test_batch_local's and test_sorting_job_runs_in_a_real_pod's.
+        recording, _truth = si.generate_ground_truth_recording(durations=[5.0], num_channels=4, num_units=3, seed=seed)
         recording.save(folder=cli.root / name, verbose=False)
     result = cli(*cli.profile_args, "submit-sorting", "--recording", str(cli.root / "rec*"), "--preset", "tridesclous2",
                  "--parallel", "2", "--retrieve-to", str(cli.root / "sorted"), "--max-wait-seconds", "600", timeout=700)

@@ -1,6 +1,6 @@
 """``spikebatch image build`` for real, with podman: the image the real-pod tests run.
 
-The session fixture ``runner_image`` (tests/e2e/conftest.py -> infra.runner_image) runs
+The session fixture ``runner_image`` (tests/infra/runner_fixtures.py -> infra.runner_image) runs
 the command line on a Debian-packaged Python base (PEP 668, as a CUDA or distro base
 gives) with the host's CA bundle as a build secret (this machine's package-index traffic
 is re-signed by a proxy). These tests look inside the image it built: the user, the

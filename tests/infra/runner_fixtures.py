@@ -1,5 +1,6 @@
-"""Session fixtures of the end-to-end suite that need more than one real service: the
-runner image built by ``spikebatch image build`` and imported into the real node."""
+"""Session fixtures that need more than one real service: the runner image built by
+``spikebatch image build`` and imported into the real node. A plugin (see
+tests/conftest.py), so every suite shares the one image and the one node."""
 
 from __future__ import annotations
 
