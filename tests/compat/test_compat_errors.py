@@ -134,3 +134,10 @@ def test_a_missing_script_or_recording_is_a_file_not_found_error(tmp_path) -> No
         session.submit_sorting_job(recording_paths=[str(tmp_path / "missing.nwb")], job_spec=spec)
     # Nothing was written on the way: no temp files, nothing staged.
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["tmp"]
+
+
+def test_a_missing_profile_file_is_a_file_not_found_error(tmp_path) -> None:
+    from spikebatch.profiles import load_cluster_profile
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_cluster_profile(str(tmp_path / "no-such-profile.yaml"))

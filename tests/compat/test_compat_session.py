@@ -76,3 +76,20 @@ def test_a_spikelab_preset_name_runs_spikelab_s_sorter(session: RunSession, tmp_
     session.wait_for_completion(job_name=result.job_name, max_wait_seconds=300)
     logs = "\n".join(session.stream_logs(result.job_name))
     assert f"sorting rec1.raw with {sorter}" in logs, logs[-2000:]
+
+
+def test_run_ids_the_reference_accepts_are_accepted(session: RunSession) -> None:
+    # A lab names its runs after recordings: capitals, '_' and '.' are label-safe.
+    for run_id in ("Run1", "exp_2024.01"):
+        result = session.submit_prepared_job(job_spec={"container": {"command": ["python", "-c", "print(1)"]}},
+                                             run_id=run_id)
+        assert result.run_id == run_id and result.output_prefix.endswith(f"/outputs/{run_id}/")
+        assert session.wait_for_completion(job_name=result.job_name, max_wait_seconds=120) == "Complete"
+        labels = yaml.safe_load(result.manifest_yaml)["metadata"]["labels"]
+        assert labels["spikebatch.io/run-id"] == run_id
+    # What could leave its storage prefix, or is no label value, is refused before anything runs.
+    before = {job.name for job in session.list_jobs()}
+    for run_id in ("dry run/1", "..", "a/b"):
+        with pytest.raises(ValueError, match="run_id|run id"):
+            session.submit_prepared_job(job_spec={"container": {"command": ["python"]}}, run_id=run_id)
+    assert {job.name for job in session.list_jobs()} == before

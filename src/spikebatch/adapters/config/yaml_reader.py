@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...domain.documents import YAML_LIMITS, check_document_size, parse_yaml_text
-from ...domain.errors import ConfigError
+from ...domain.errors import ConfigError, InputFileNotFoundError
 from ...domain.local_files import file_kind, shown_path
 
 
@@ -41,7 +41,7 @@ def check_user_file(path: Path, what: str, flag: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"{what} {shown_path(os.fspath(path))} does not exist; check the {flag} path") from None
+        raise InputFileNotFoundError(f"{what} {shown_path(os.fspath(path))} does not exist; check the {flag} path") from None
     if not stat.S_ISREG(mode):
         raise ConfigError(f"{what} {shown_path(os.fspath(path))} is {file_kind(mode)}, not a regular file; "
                           f"give a YAML file to {flag}")

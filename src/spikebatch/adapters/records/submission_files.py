@@ -31,7 +31,7 @@ from ..files.user_dirs import state_dir
 
 SUBMISSIONS_DIR = "submissions"
 #: What may name a record file (a run id or job name: lower-case RFC 1123 text).
-_SAFE_REF = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SAFE_REF = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # a label value: no "/", never "." or ".."
 
 
 def _now() -> str:
