@@ -26,7 +26,7 @@ import traceback
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping
 
 from ..domain.bundle import safe_relative_path
 from ..domain.errors import IntegrityError, SpikebatchError, UnsafePathError
@@ -123,34 +123,33 @@ def run_workspace_bundle(store: ArtifactStore, env: Mapping[str, str], work: Pat
     print("Workspace job completed successfully.", flush=True)
 
 
-def _manifest(unpacked: Path) -> Dict[str, Any]:
-    """The bundle's manifest.json: at its root or in its one top folder (where
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise IntegrityError(f"{what} is not JSON ({exc})") from None
+
+
+def _declared_recordings(unpacked: Path) -> List[Path]:
+    """The recordings the bundle's manifest.json declares (``recording_files``), found
+    beside it: at the bundle's root or in its one top folder (where
     package_analysis_bundle puts it)."""
     candidates = [unpacked / MANIFEST_NAME, *sorted(unpacked.glob(f"*/{MANIFEST_NAME}"))]
     path = _only([p for p in candidates if p.is_file()], MANIFEST_NAME, unpacked)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise IntegrityError(f"the bundle's {MANIFEST_NAME} is not JSON ({exc})") from None
+    manifest = _read_json(path, f"the bundle's {MANIFEST_NAME}")
     if not isinstance(manifest, dict) or not manifest.get("recording_files"):
         raise SpikebatchError(f"the bundle's {MANIFEST_NAME} declares no recording_files; package it with "
                               "package_analysis_bundle(output_format='sorting', recording_files=[...])")
-    manifest["_folder"] = path.parent
-    return manifest
-
-
-def _recordings(manifest: Dict[str, Any]) -> List[Path]:
-    folder: Path = manifest["_folder"]
     paths, stems = [], {}
     for name in manifest["recording_files"]:
-        path = folder / safe_relative_path(str(name))
-        if not path.exists():
+        recording = path.parent / safe_relative_path(str(name))
+        if not recording.exists():
             raise IntegrityError(f"recording {name!r} declared in {MANIFEST_NAME} is not in the bundle")
-        if path.stem in stems:
-            raise SpikebatchError(f"recordings {stems[path.stem]!r} and {name!r} share the stem {path.stem!r} "
-                                  f"and would both be {path.stem}_curated.pkl; rename one")
-        stems[path.stem] = name
-        paths.append(path)
+        if recording.stem in stems:
+            raise SpikebatchError(f"recordings {stems[recording.stem]!r} and {name!r} share the stem "
+                                  f"{recording.stem!r} and would both be {recording.stem}_curated.pkl; rename one")
+        stems[recording.stem] = name
+        paths.append(recording)
     return paths
 
 
@@ -166,13 +165,10 @@ def run_sorting_bundle(store: ArtifactStore, env: Mapping[str, str], work: Path,
     input_uri, output_prefix = required_env(env, "INPUT_URI"), required_env(env, "OUTPUT_PREFIX")
     unpacked = fetch_bundle(store, input_uri, work)
     config_path = _only(sorted(unpacked.rglob(CONFIG_NAME)), CONFIG_NAME, unpacked)
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise IntegrityError(f"{CONFIG_NAME} is not JSON ({exc})") from None
+    config = _read_json(config_path, CONFIG_NAME)
     if not isinstance(config, dict):
         raise SpikebatchError(f"{CONFIG_NAME} must hold a JSON object")
-    recordings = _recordings(_manifest(unpacked))
+    recordings = _declared_recordings(unpacked)
     sorter = sorter_named(sorter_name_of(config))
     sorter_label = str(config.get("sorter_name") or (config.get("sorter") or {}).get("sorter_name") or sorter.name)
     results = work / "results"
