@@ -20,20 +20,19 @@ from typing import Any, Dict, Mapping, Optional
 
 from .domain.errors import ConfigError
 from .domain.job_context import job_context, manifest_from_context
-from .domain.manifest import manifest_to_yaml
+from .domain.manifest import job_labels, manifest_to_yaml
 from .domain.models import ClusterProfile, JobSpec
-from .domain.naming import MANAGED_BY_LABEL, MANAGED_BY_VALUE, is_rfc1123_label, label_key_problem, label_value_problem
+from .domain.naming import is_rfc1123_label, label_key_problem, label_value_problem
 
 __all__ = ["build_template_context", "render_job_manifest"]
 
 
-def _labels(job_spec: JobSpec, profile: ClusterProfile, extra_labels: Optional[Mapping[str, str]]) -> Dict[str, str]:
-    labels = {**profile.labels, **job_spec.labels, MANAGED_BY_LABEL: MANAGED_BY_VALUE}
-    for key, value in (extra_labels or {}).items():
-        problem = label_key_problem(str(key)) or label_value_problem(str(value))
+def _checked(extra_labels: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    labels = {str(key): str(value) for key, value in (extra_labels or {}).items()}
+    for key, value in labels.items():
+        problem = label_key_problem(key) or label_value_problem(value)
         if problem:
             raise ConfigError(f"extra_labels: {problem}")
-        labels[str(key)] = str(value)
     return labels
 
 
@@ -58,7 +57,7 @@ def build_template_context(
     if not isinstance(job_name, str) or not is_rfc1123_label(job_name):
         raise ConfigError(f"job_name {job_name!r} must be an RFC 1123 label of at most 63 characters "
                           "(lower-case letters, digits, '-')")
-    return job_context(job_name, spec, cluster, _labels(spec, cluster, extra_labels))
+    return job_context(job_name, spec, cluster, job_labels(spec, cluster, _checked(extra_labels)))
 
 
 def render_job_manifest(context: Dict[str, Any]) -> str:

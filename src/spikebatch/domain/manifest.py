@@ -18,7 +18,7 @@ its writable places on the emptyDir volumes it names.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import yaml
 
@@ -30,13 +30,9 @@ from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_L
 __all__ = ["CONTAINER_NAME", "GPU_RESOURCE", "job_labels", "manifest_to_yaml", "render_job_manifest"]
 
 
-def job_labels(job_spec: JobSpec, profile: ClusterProfile, run_id: str, job_type: Optional[str]) -> Dict[str, str]:
-    labels = {**profile.labels, **job_spec.labels}
-    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
-    labels[RUN_ID_LABEL] = run_id
-    if job_type:
-        labels[JOB_TYPE_LABEL] = job_type
-    return labels
+def job_labels(job_spec: JobSpec, profile: ClusterProfile, extra: Mapping[str, str]) -> Dict[str, str]:
+    """The profile's labels, the job's, ours (managed-by), then ``extra`` (a run id...)."""
+    return {**profile.labels, **job_spec.labels, MANAGED_BY_LABEL: MANAGED_BY_VALUE, **extra}
 
 
 def render_job_manifest(
@@ -56,7 +52,7 @@ def render_job_manifest(
         raise ConfigError(f"run id {run_id!r} must be at most 63 characters of letters, digits, '-', '_' "
                           "and '.', starting and ending with a letter or digit")
 
-    labels = job_labels(job_spec, profile, run_id, job_type)
+    labels = job_labels(job_spec, profile, {RUN_ID_LABEL: run_id, **({JOB_TYPE_LABEL: job_type} if job_type else {})})
     return manifest_from_context(job_context(job_name, job_spec, profile, labels))
 
 
