@@ -71,12 +71,8 @@ def retrieve_batch_into(session: Any, run_id: str, target: Path, feedback: Any) 
     """Download what succeeded; the keys to report."""
     from .cli_runs import describe_workspace
 
-    with feedback.transfer("downloading results") as progress:
-        session.progress = progress
-        try:
-            got = session.retrieve_batch(run_id, str(target))
-        finally:
-            session.progress = None
+    with feedback.session_transfer(session, "downloading results"):
+        got = session.retrieve_batch(run_id, str(target))
     summary = describe_workspace(got.workspace) if got.workspace is not None else ""
     if summary:
         feedback.note(f"workspace in {target}: {summary}")

@@ -70,6 +70,16 @@ class Feedback:
 
     # --- transfers --------------------------------------------------------------------
     @contextlib.contextmanager
+    def session_transfer(self, session: Any, description: str) -> Iterator[None]:
+        """A ``transfer`` bar that the session's transfers report to, for the block."""
+        with self.transfer(description) as progress:
+            session.progress = progress
+            try:
+                yield
+            finally:
+                session.progress = None
+
+    @contextlib.contextmanager
     def transfer(self, description: str, *, preparing: Optional[str] = None,
                  summarize: bool = True) -> Iterator[Callable[[int, int], None]]:
         """A progress callback ``(bytes_done, bytes_total)`` drawn as a bar with bytes,

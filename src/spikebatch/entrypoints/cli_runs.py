@@ -205,12 +205,8 @@ def after_submit(
 def retrieve_into(session: Any, result: Any, target: Path, feedback: Any) -> Dict[str, Any]:
     """Download a run's outputs into ``target``; returns the keys to report."""
     try:
-        with feedback.transfer("downloading outputs") as progress:
-            session.progress = progress
-            try:
-                workspace = session.retrieve_result(result, str(target))
-            finally:
-                session.progress = None
+        with feedback.session_transfer(session, "downloading outputs"):
+            workspace = session.retrieve_result(result, str(target))
     except KeyboardInterrupt:
         folder = shlex.quote(str(Path(target).expanduser().resolve()))
         raise fail(f"stopped downloading; the outputs of run {result.run_id} stay stored "
