@@ -29,6 +29,8 @@ from spikebatch.adapters.sorting.spikelab import SpikeLabSorter, units_from_spik
 from spikebatch.errors import ConfigError, SpikebatchError
 from spikebatch.ports.sorter import Sorter
 
+from nwb_recordings import write_nwb
+
 GT_SEED = 2205
 KILOSORT_INSTALLED = importlib.util.find_spec("kilosort") is not None
 
@@ -56,26 +58,8 @@ def sorted_gt(ground_truth, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_nwb(tmp_path_factory) -> Path:
     """A 5 s, 4-channel NWB file written with pynwb, as an acquisition system would."""
-    import datetime
-
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.ecephys import ElectricalSeries
-
     recording, _ = si.generate_ground_truth_recording(durations=[5], num_channels=4, num_units=3, seed=7)
-    nwb = NWBFile(session_description="test", identifier="test",
-                  session_start_time=datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc))
-    device = nwb.create_device(name="probe")
-    group = nwb.create_electrode_group(name="shank", description="shank", location="ctx", device=device)
-    for x, y in recording.get_channel_locations():
-        nwb.add_electrode(group=group, location="ctx", rel_x=float(x), rel_y=float(y))
-    region = nwb.create_electrode_table_region(list(range(recording.get_num_channels())), "all electrodes")
-    nwb.add_acquisition(ElectricalSeries(name="ElectricalSeries", electrodes=region, conversion=1e-6,
-                                         data=recording.get_traces(return_in_uV=True).astype("float32"),
-                                         rate=recording.get_sampling_frequency()))
-    path = tmp_path_factory.mktemp("nwb") / "session.nwb"
-    with NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
-    return path
+    return write_nwb(recording, tmp_path_factory.mktemp("nwb") / "session.nwb", identifier="test")
 
 
 # --- config resolution, both adapters ---------------------------------------------------

@@ -18,7 +18,6 @@ the environment running the tests; the package name, extra and scripts are check
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import stat
@@ -33,6 +32,7 @@ import pytest
 import yaml
 
 from cli_support import Cli, Result, cli  # noqa: F401
+from nwb_recordings import write_nwb
 from readme_blocks import (REPO, Block, Command, assert_shown_keys_printed, assert_shown_lines_printed, commands,
                            expand, keys_of, readme_blocks, shape)
 
@@ -145,8 +145,6 @@ def recordings(tmp_path_factory) -> Dict[str, Path]:
     import warnings
 
     import spikeinterface.core as si
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.ecephys import ElectricalSeries
 
     root = tmp_path_factory.mktemp("readme-recordings")
     made: Dict[str, Path] = {}
@@ -157,18 +155,7 @@ def recordings(tmp_path_factory) -> Dict[str, Path]:
     made["rec1"] = root / "rec1"
     for name, seed in (("rec2.nwb", 12), ("rec3.nwb", 13)):
         recording, _ = si.generate_ground_truth_recording(durations=[5.0], num_channels=4, num_units=3, seed=seed)
-        nwb = NWBFile(session_description="readme", identifier=name,
-                      session_start_time=datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc))
-        device = nwb.create_device(name="probe")
-        group = nwb.create_electrode_group(name="shank", description="shank", location="ctx", device=device)
-        for x, y in recording.get_channel_locations():
-            nwb.add_electrode(group=group, location="ctx", rel_x=float(x), rel_y=float(y))
-        region = nwb.create_electrode_table_region(list(range(recording.get_num_channels())), "all electrodes")
-        nwb.add_acquisition(ElectricalSeries(name="ElectricalSeries", electrodes=region, conversion=1e-6,
-                                             data=recording.get_traces(return_in_uV=True).astype("float32"),
-                                             rate=recording.get_sampling_frequency()))
-        with NWBHDF5IO(str(root / name), "w") as io:
-            io.write(nwb)
+        write_nwb(recording, root / name, identifier=name, description="readme")
         made[name] = root / name
     return made
 
