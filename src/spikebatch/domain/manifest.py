@@ -25,7 +25,7 @@ import yaml
 from .errors import ConfigError
 from .job_context import CONTAINER_NAME, GPU_RESOURCE, job_context, manifest_from_context
 from .models import ClusterProfile, JobSpec
-from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_rfc1123_label, label_value_problem
+from .naming import JOB_TYPE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_ID_LABEL, is_rfc1123_label, run_id_problem
 
 __all__ = ["CONTAINER_NAME", "GPU_RESOURCE", "job_labels", "manifest_to_yaml", "render_job_manifest"]
 
@@ -46,11 +46,9 @@ def render_job_manifest(
     """A batch/v1 Job as a dict, ready for the API server or ``manifest_to_yaml``."""
     if not is_rfc1123_label(job_name):
         raise ConfigError(f"job name {job_name!r} must be an RFC 1123 label of at most 63 characters")
-    # The run id is a label value (and a storage path segment): the reference's ids such
-    # as "Run1" or "exp_2024.01" are fine; spaces, slashes or an empty id are not.
-    if not isinstance(run_id, str) or not run_id or label_value_problem(run_id):
-        raise ConfigError(f"run id {run_id!r} must be at most 63 characters of letters, digits, '-', '_' "
-                          "and '.', starting and ending with a letter or digit")
+    problem = run_id_problem(run_id)
+    if problem:
+        raise ConfigError(problem)
 
     labels = job_labels(job_spec, profile, {RUN_ID_LABEL: run_id, **({JOB_TYPE_LABEL: job_type} if job_type else {})})
     return manifest_from_context(job_context(job_name, job_spec, profile, labels))

@@ -86,6 +86,16 @@ def label_value_problem(value: str) -> str | None:
     return None
 
 
+def run_id_problem(run_id: object) -> str | None:
+    """Why ``run_id`` cannot name a run, or None. A run id is a label value, a storage
+    path segment and a record's file name: the reference's ids such as "Run1" or
+    "exp_2024.01" are fine; spaces, slashes or an empty id are not."""
+    if not isinstance(run_id, str) or not run_id or label_value_problem(run_id):
+        return (f"run id {run_id!r} must be at most 63 characters of letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit")
+    return None
+
+
 def short_token(length: int = _TOKEN_LEN) -> str:
     """Random lower-case [a-z0-9] token (what makes job names unique)."""
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from ...domain.errors import ConfigError
 from ...domain.models import SubmitResult
+from ...domain.naming import run_id_problem
 from ...domain.records import RunDetails, SubmissionRecord
 from ...domain.validation import validate_model
 from ..files.atomic import write_text_atomically
 from ..files.user_dirs import state_dir
 
 SUBMISSIONS_DIR = "submissions"
-#: What may name a record file (a run id or job name: lower-case RFC 1123 text).
-_SAFE_REF = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")  # a label value: no "/", never "." or ".."
 
 
 def _now() -> str:
@@ -68,7 +66,7 @@ class FileRunRecords:
 
     def save(self, result: SubmitResult, *, profile_file: Optional[str], kubeconfig: Optional[str],
              details: Optional[RunDetails] = None) -> SubmissionRecord:
-        if not _SAFE_REF.fullmatch(result.run_id):
+        if run_id_problem(result.run_id):
             raise ConfigError(f"run id {result.run_id!r} cannot name a record file")
         path = self.folder / f"{result.run_id}.json"
         record = SubmissionRecord(result, _now(), profile_file, kubeconfig, None, str(path), details=details)
@@ -104,7 +102,7 @@ class FileRunRecords:
         )
 
     def _load(self, run_id: str) -> Optional[SubmissionRecord]:
-        if not _SAFE_REF.fullmatch(run_id):
+        if run_id_problem(run_id):
             return None
         path = self.folder / f"{run_id}.json"
         return self._read(path) if path.is_file() else None
